@@ -1,0 +1,56 @@
+"""The library's exception hierarchy.
+
+Callers catch :class:`MppSolarError` for anything the library raises on purpose. The split between
+permanent and transient errors is what the retrying ``Device`` uses to decide whether to try again.
+"""
+
+from __future__ import annotations
+
+
+class MppSolarError(Exception):
+    """Base class of every error raised by mppsolar_lib."""
+
+    #: Whether trying the same exchange again can succeed (timeouts, CRC errors, disconnects).
+    transient: bool = False
+
+
+class ProtocolError(MppSolarError):
+    """A frame or a command could not be handled by the protocol layer."""
+
+
+class FrameError(ProtocolError):
+    """A received frame is malformed: wrong start/end byte, unparsable field, bad layout."""
+
+    transient = True
+
+
+class TruncatedFrameError(FrameError):
+    """A received frame is shorter than its framing requires."""
+
+
+class EchoError(FrameError):
+    """The device (or a serial adapter) sent our own request back instead of an answer."""
+
+
+class CRCError(FrameError):
+    """A received frame's checksum does not match its content."""
+
+
+class NAKError(ProtocolError):
+    """The device refused the command (``(NAK``, ``^0``, …)."""
+
+
+class UnknownCommandError(ProtocolError):
+    """The protocol has no command of that name."""
+
+
+class InvalidParameterError(ProtocolError):
+    """A command parameter or setting value is not allowed; nothing was sent."""
+
+
+#: Short alias used in documentation and by callers that prefer the spec's wording.
+InvalidParameter = InvalidParameterError
+
+
+class UnknownProtocolError(MppSolarError):
+    """No protocol is registered under that id."""

@@ -1,0 +1,174 @@
+"""The protocol base class: command lookup, parameter validation, request building and decoding.
+
+Subclasses provide the framing (:meth:`Protocol.frame` / :meth:`Protocol.unframe`) and a command
+table; everything else (lookup of parameterised commands, caching, the layout walk) lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ClassVar
+
+from ..errors import FrameError, ProtocolError, UnknownCommandError
+from .command import Command
+from .fields import DIAGNOSTIC, Field, Result, Spec
+
+if TYPE_CHECKING:
+    from .settings import Setting
+
+_CACHE_LIMIT = 512
+
+
+def table(*commands: Command, base: Mapping[str, Command] | None = None) -> dict[str, Command]:
+    """A command table: ``base`` (a parent protocol's table) extended or overridden by ``commands``."""
+    result = dict(base or {})
+    for command in commands:
+        result[command.name] = command
+    return result
+
+
+class Protocol:
+    """A device protocol: a command table plus a framing.
+
+    Instances are immutable after construction and safe to share between devices.
+    """
+
+    #: Registry id, lower case as the reference names it (``"pi30"``).
+    id: ClassVar[str]
+    #: One line for humans.
+    description: ClassVar[str]
+    #: All commands by name.
+    commands: ClassVar[Mapping[str, Command]]
+    #: The settings model (user-settable parameters) by key.
+    settings: ClassVar[Mapping[str, Setting]] = MappingProxyType({})
+    #: Commands polled for live status, for current settings, and to identify the device.
+    status_commands: ClassVar[tuple[str, ...]] = ()
+    settings_commands: ClassVar[tuple[str, ...]] = ()
+    id_commands: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        """Prepare the lookup structures."""
+        # Parameterised commands, longest name first, so POPLG wins over POP.
+        self._prefixed = sorted(
+            (c for c in self.commands.values() if c.param is not None),
+            key=lambda c: len(c.name),
+            reverse=True,
+        )
+        self._upper = {name.upper(): c for name, c in self.commands.items()}
+        self._resolved: dict[str, tuple[Command, str]] = {}
+        self._requests: dict[str, bytes] = {}
+
+    def __repr__(self) -> str:
+        """Protocol id."""
+        return f"<{type(self).__name__} {self.id}>"
+
+    # -- lookup -----------------------------------------------------------------------------
+
+    def resolve(self, command: str) -> tuple[Command, str]:
+        """The definition for a command string and its parameter text, validated.
+
+        ``"POP02"`` -> (POP, ``"02"``). Raises :class:`UnknownCommandError` or
+        :class:`~mppsolar_lib.errors.InvalidParameterError` (saying what is allowed).
+        """
+        cached = self._resolved.get(command)
+        if cached is not None:
+            return cached
+        resolved = self._resolve(command)
+        if len(self._resolved) >= _CACHE_LIMIT:
+            self._resolved.clear()
+        self._resolved[command] = resolved
+        return resolved
+
+    def _resolve(self, command: str) -> tuple[Command, str]:
+        definition = self.commands.get(command) or self._upper.get(command.upper())
+        if definition is not None:
+            definition.validate("")
+            return definition, ""
+        upper = command.upper()
+        for candidate in self._prefixed:
+            if upper.startswith(candidate.name.upper()):
+                text = command[len(candidate.name) :]
+                candidate.validate(text)
+                return candidate, text
+        raise UnknownCommandError(f"{self.id} has no command {command!r}")
+
+    def command_text(self, command: str) -> str:
+        """The canonical text sent for ``command`` (name as defined + parameter)."""
+        definition, text = self.resolve(command)
+        return definition.name + text
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def build_request(self, command: str) -> bytes:
+        """The complete request frame for ``command`` (checksum, prefix, terminator)."""
+        frame = self._requests.get(command)
+        if frame is None:
+            definition, text = self.resolve(command)
+            frame = self.frame(definition, definition.name + text)
+            if len(self._requests) >= _CACHE_LIMIT:
+                self._requests.clear()
+            self._requests[command] = frame
+        return frame
+
+    def frame(self, command: Command, text: str) -> bytes:
+        """Wrap ``text`` in this protocol's request framing."""
+        raise NotImplementedError
+
+    # -- responses --------------------------------------------------------------------------
+
+    def decode(self, command: str, frame: bytes) -> Result:
+        """Validate ``frame`` (answer to ``command``) and decode its fields.
+
+        Raises a :class:`ProtocolError` subclass for anything it cannot read; never returns
+        placeholder zeros.
+        """
+        definition, _ = self.resolve(command)
+        try:
+            payload = self.unframe(definition, frame, command)
+            fields = self.parse(definition, payload)
+        except ProtocolError:
+            raise
+        except (ValueError, IndexError, KeyError, TypeError, UnicodeError) as err:
+            # Table bugs or frames no check foresaw must still surface as protocol errors.
+            raise FrameError(f"{command}: cannot decode {frame!r}: {err}") from err
+        return Result(definition.name, fields, frame)
+
+    def unframe(self, command: Command, frame: bytes, sent: str) -> str:
+        """Check the framing of ``frame`` and return its payload text."""
+        raise NotImplementedError
+
+    def parse(self, command: Command, payload: str) -> dict[str, Field]:
+        """Walk the command's layout over the space-separated payload tokens."""
+        tokens = payload.split(" ")
+        out: dict[str, Field] = {}
+        specs = command.fields
+        count = len(specs)
+        for index, token in enumerate(tokens):
+            if index < count:
+                spec = specs[index]
+                if spec.takes_rest:
+                    spec.decode(" ".join(tokens[index:]), out)
+                    return out
+                spec.decode(token, out)
+            elif token:
+                unknown(index, token, out)
+        return out
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def list_commands(self) -> Iterable[Command]:
+        """All commands in table order."""
+        return self.commands.values()
+
+
+def unknown(index: int, token: str, out: dict[str, Field]) -> None:
+    """Keep a token the table does not describe, keyed by its position as the reference does."""
+    name = f"Unknown value in response {index}"
+    key = f"unknown_value_in_response_{index}"
+    out[key] = Field(key, name, token, "", DIAGNOSTIC)
+
+
+def spec_keys(specs: Iterable[Spec]) -> list[str]:
+    """All field keys a layout can produce."""
+    return [key for spec in specs for key in spec.keys()]

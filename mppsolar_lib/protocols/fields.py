@@ -1,0 +1,404 @@
+"""Decoded values (:class:`Field`, :class:`Result`) and the closed set of field decoders.
+
+A command's response layout is a tuple of *specs*. Each spec consumes one whitespace-separated token
+of the payload (or, for :class:`Rest`, everything left) and adds zero or more :class:`Field` objects
+to the result. Specs are data: the command tables only instantiate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from typing import Final
+
+from ..errors import FrameError
+
+#: A decoded value as callers see it.
+Value = int | float | str | bool | tuple[int, ...] | None
+
+#: Tokens real devices send for "no value" (e.g. a QPIRI field a model does not implement).
+PLACEHOLDERS: Final = frozenset(("", "-", "--", "---", "---.-", "--.-", "-.-", "--.--", "N/A"))
+
+
+def slugify(name: str) -> str:
+    """The snake_case key of a display name: ``"AC Input Voltage"`` -> ``"ac_input_voltage"``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+class Hints:
+    """How a field should appear in Home Assistant, without the caller knowing the protocol.
+
+    Values use Home Assistant's own strings (``"voltage"``, ``"measurement"``, ``"diagnostic"``).
+    """
+
+    __slots__ = ("device_class", "enabled_default", "entity_category", "icon", "state_class")
+
+    def __init__(
+        self,
+        device_class: str | None = None,
+        state_class: str | None = None,
+        entity_category: str | None = None,
+        icon: str | None = None,
+        enabled_default: bool = True,
+    ) -> None:
+        """Store the hints."""
+        self.device_class = device_class
+        self.state_class = state_class
+        self.entity_category = entity_category
+        self.icon = icon
+        self.enabled_default = enabled_default
+
+    def __repr__(self) -> str:
+        """Show only the hints that are set."""
+        parts = [f"{n}={getattr(self, n)!r}" for n in self.__slots__ if getattr(self, n) is not None]
+        return f"Hints({', '.join(parts)})"
+
+    def __eq__(self, other: object) -> bool:
+        """Compare hint by hint."""
+        if not isinstance(other, Hints):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        """Hash the hints' values."""
+        return hash(tuple(getattr(self, n) for n in self.__slots__))
+
+
+NO_HINTS: Final = Hints()
+DIAGNOSTIC: Final = Hints(entity_category="diagnostic")
+PROBLEM: Final = Hints(device_class="problem", entity_category="diagnostic")
+
+#: Unit -> default hints for numeric fields.
+_UNIT_HINTS: Final[Mapping[str, Hints]] = {
+    "V": Hints("voltage", "measurement"),
+    "mV": Hints("voltage", "measurement"),
+    "A": Hints("current", "measurement"),
+    "mA": Hints("current", "measurement"),
+    "W": Hints("power", "measurement"),
+    "kW": Hints("power", "measurement"),
+    "VA": Hints("apparent_power", "measurement"),
+    "Hz": Hints("frequency", "measurement"),
+    "°C": Hints("temperature", "measurement"),
+    "Wh": Hints("energy", "total_increasing"),
+    "kWh": Hints("energy", "total_increasing"),
+    "Ah": Hints(None, "measurement"),
+    "%": Hints(None, "measurement"),
+    "s": Hints("duration", "measurement"),
+    "min": Hints("duration", "measurement"),
+}
+
+
+def default_hints(unit: str) -> Hints:
+    """The hints a numeric field of ``unit`` gets unless its spec says otherwise."""
+    return _UNIT_HINTS.get(unit, NO_HINTS)
+
+
+class Field:
+    """One decoded value with its stable key, display name, unit and Home Assistant hints."""
+
+    __slots__ = ("hints", "key", "name", "unit", "value")
+
+    def __init__(self, key: str, name: str, value: Value, unit: str, hints: Hints) -> None:
+        """Store the decoded value."""
+        self.key = key
+        self.name = name
+        self.value = value
+        self.unit = unit
+        self.hints = hints
+
+    def __repr__(self) -> str:
+        """Key, value and unit: what a reader of a log needs."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"<Field {self.key}={self.value!r}{unit}>"
+
+    def __eq__(self, other: object) -> bool:
+        """Fields are equal when key, name, value and unit are."""
+        if not isinstance(other, Field):
+            return NotImplemented
+        return (self.key, self.name, self.value, self.unit) == (
+            other.key,
+            other.name,
+            other.value,
+            other.unit,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Result(Mapping[str, Value]):
+    """The decoded answer to one command: a read-only mapping of field key -> value.
+
+    ``result.fields`` gives the full :class:`Field` objects (name, unit, hints).
+    """
+
+    __slots__ = ("command", "fields", "raw")
+
+    def __init__(self, command: str, fields: dict[str, Field], raw: bytes) -> None:
+        """Wrap the fields decoded from ``raw`` in answer to ``command``."""
+        self.command = command
+        self.fields: Mapping[str, Field] = fields
+        self.raw = raw
+
+    def __getitem__(self, key: str) -> Value:
+        """The value of field ``key``."""
+        return self.fields[key].value
+
+    def __iter__(self) -> Iterator[str]:
+        """Iterate over field keys in response order."""
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        """Number of decoded fields."""
+        return len(self.fields)
+
+    def __repr__(self) -> str:
+        """Command and values."""
+        values = ", ".join(f"{k}={f.value!r}" for k, f in self.fields.items())
+        return f"<Result {self.command}: {values}>"
+
+
+#: What a spec writes into while decoding.
+Out = dict[str, Field]
+
+
+class Spec:
+    """Base of the field decoders: turns one token into fields."""
+
+    __slots__ = ("hints", "key", "name", "unit")
+
+    #: Whether the spec takes all remaining text (spaces included) instead of one token.
+    takes_rest: bool = False
+
+    def __init__(self, name: str, unit: str = "", hints: Hints | None = None) -> None:
+        """Name the field; ``hints`` default from the unit."""
+        self.name = name
+        self.key = slugify(name)
+        self.unit = unit
+        self.hints = hints if hints is not None else NO_HINTS
+
+    def decode(self, token: str, out: Out) -> None:
+        """Add the field(s) decoded from ``token`` to ``out``."""
+        raise NotImplementedError
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys this spec can produce (for documentation and entity generation)."""
+        return (self.key,)
+
+    def _bad(self, token: str, what: str) -> FrameError:
+        return FrameError(f"{self.name}: cannot read {token!r} as {what}")
+
+
+class Int(Spec):
+    """An integer, optionally scaled (``Int("Battery voltage", "V", scale=0.1)``)."""
+
+    __slots__ = ("scale",)
+
+    def __init__(
+        self, name: str, unit: str = "", hints: Hints | None = None, *, scale: float = 1
+    ) -> None:
+        """Integer field; ``scale`` multiplies the raw value (gives a float when not 1)."""
+        super().__init__(name, unit, hints if hints is not None else default_hints(unit))
+        self.scale = scale
+
+    def decode(self, token: str, out: Out) -> None:
+        """Parse an integer; placeholders give no field."""
+        try:
+            value: float = int(token)
+        except ValueError:
+            if token in PLACEHOLDERS:
+                return
+            raise self._bad(token, "an integer") from None
+        if self.scale != 1:
+            value = round(value * self.scale, 6)
+        out[self.key] = Field(self.key, self.name, value, self.unit, self.hints)
+
+
+class Float(Spec):
+    """A decimal number (``057.50``), optionally scaled."""
+
+    __slots__ = ("scale",)
+
+    def __init__(
+        self, name: str, unit: str = "", hints: Hints | None = None, *, scale: float = 1
+    ) -> None:
+        """Float field; ``scale`` multiplies the raw value."""
+        super().__init__(name, unit, hints if hints is not None else default_hints(unit))
+        self.scale = scale
+
+    def decode(self, token: str, out: Out) -> None:
+        """Parse a decimal; placeholders give no field."""
+        try:
+            value = float(token)
+        except ValueError:
+            if token in PLACEHOLDERS:
+                return
+            raise self._bad(token, "a number") from None
+        if value != value or value in (float("inf"), float("-inf")):  # nan / inf
+            raise self._bad(token, "a finite number")
+        if self.scale != 1:
+            value = round(value * self.scale, 6)
+        out[self.key] = Field(self.key, self.name, value, self.unit, self.hints)
+
+
+class Str(Spec):
+    """Text as sent (serial numbers, model names, firmware versions)."""
+
+    __slots__ = ()
+
+    def decode(self, token: str, out: Out) -> None:
+        """Keep the token; an empty one gives no field."""
+        if token:
+            out[self.key] = Field(self.key, self.name, token, self.unit, self.hints)
+
+
+class Rest(Str):
+    """Everything left in the payload, spaces included (model names, free text)."""
+
+    __slots__ = ()
+    takes_rest = True
+
+
+class Option(Spec):
+    """A number that indexes a list of labels (``0`` -> ``"Utility first"``)."""
+
+    __slots__ = ("labels",)
+
+    def __init__(self, name: str, labels: Sequence[str], hints: Hints | None = None) -> None:
+        """Option field over ``labels``."""
+        super().__init__(name, "", hints)
+        self.labels = tuple(labels)
+
+    def decode(self, token: str, out: Out) -> None:
+        """Map the index to its label; an index out of range is kept visibly, not guessed."""
+        try:
+            index = int(token)
+        except ValueError:
+            if token in PLACEHOLDERS:
+                return
+            raise self._bad(token, "an option number") from None
+        value = self.labels[index] if 0 <= index < len(self.labels) else f"Unknown ({token})"
+        out[self.key] = Field(self.key, self.name, value, "", self.hints)
+
+
+class Keyed(Spec):
+    """A code that a mapping turns into a label (``"B"`` -> ``"Battery"``)."""
+
+    __slots__ = ("mapping",)
+
+    def __init__(self, name: str, mapping: Mapping[str, str], hints: Hints | None = None) -> None:
+        """Keyed field over ``mapping``."""
+        super().__init__(name, "", hints)
+        self.mapping = dict(mapping)
+
+    def decode(self, token: str, out: Out) -> None:
+        """Map the code to its label; an unknown code is kept visibly."""
+        value = self.mapping.get(token)
+        if value is None:
+            if token in PLACEHOLDERS:
+                return
+            value = f"Unknown ({token})"
+        out[self.key] = Field(self.key, self.name, value, "", self.hints)
+
+
+def _bit_specs(names: Sequence[str]) -> tuple[tuple[int, str, str], ...]:
+    """(position, key, name) for each named bit; blank names are reserved positions."""
+    seen: set[str] = set()
+    result = []
+    for position, name in enumerate(names):
+        key = slugify(name)
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        result.append((position, key, name))
+    return tuple(result)
+
+
+class Flags(Spec):
+    """A string of ``0``/``1`` characters, one boolean field per named position.
+
+    Blank names mark reserved positions; a repeated name keeps its first position.
+    """
+
+    __slots__ = ("bits",)
+
+    def __init__(self, names: Sequence[str], hints: Hints | None = None) -> None:
+        """Flag string whose positions are ``names``."""
+        super().__init__("flags", "", hints if hints is not None else DIAGNOSTIC)
+        self.bits = _bit_specs(names)
+
+    def decode(self, token: str, out: Out) -> None:
+        """One boolean per named position present in ``token``."""
+        if token.strip("01"):
+            if token in PLACEHOLDERS:
+                return
+            raise self._bad(token, "a string of 0/1 flags")
+        length = len(token)
+        hints = self.hints
+        for position, key, name in self.bits:
+            if position < length:
+                out[key] = Field(key, name, token[position] == "1", "", hints)
+
+    def keys(self) -> tuple[str, ...]:
+        """One key per named bit."""
+        return tuple(key for _, key, _ in self.bits)
+
+
+class EnableFlags(Spec):
+    """``E<letters>D<letters>``: settings listed after E are enabled, after D disabled."""
+
+    __slots__ = ("letters",)
+
+    def __init__(self, letters: Mapping[str, str], hints: Hints | None = None) -> None:
+        """Map each setting letter to its display name."""
+        super().__init__("flags", "", hints if hints is not None else DIAGNOSTIC)
+        self.letters = {letter: (slugify(name), name) for letter, name in letters.items()}
+
+    def decode(self, token: str, out: Out) -> None:
+        """One ``"enabled"``/``"disabled"`` field per letter present."""
+        state: str | None = None
+        for char in token:
+            if char in "ED":
+                state = "enabled" if char == "E" else "disabled"
+                continue
+            entry = self.letters.get(char.lower())
+            if state is None or entry is None:
+                raise self._bad(token, "E…D… flags")
+            key, name = entry
+            out[key] = Field(key, name, state, "", self.hints)
+
+    def keys(self) -> tuple[str, ...]:
+        """One key per known letter."""
+        return tuple(key for key, _ in self.letters.values())
+
+
+class Ack(Spec):
+    """The answer to a setter: ``ACK`` (accepted). A NAK never reaches here: it is an error."""
+
+    __slots__ = ()
+
+    def decode(self, token: str, out: Out) -> None:
+        """Record the acknowledgement."""
+        if token != "ACK":
+            raise self._bad(token, "ACK")
+        out[self.key] = Field(self.key, self.name, "ACK", "", self.hints)
+
+
+class Custom(Spec):
+    """An escape hatch for one-off layouts: ``func(token, spec, out)`` does the decoding."""
+
+    __slots__ = ("func",)
+
+    def __init__(
+        self,
+        name: str,
+        func: Callable[[str, Custom, Out], None],
+        unit: str = "",
+        hints: Hints | None = None,
+    ) -> None:
+        """Decode with ``func``."""
+        super().__init__(name, unit, hints)
+        self.func = func
+
+    def decode(self, token: str, out: Out) -> None:
+        """Delegate to the function."""
+        self.func(token, self, out)
