@@ -43,11 +43,15 @@ def list_protocols() -> list[str]:
     return sorted(_registry())
 
 
-@cache
 def get_protocol(protocol_id: str) -> Protocol:
     """The protocol registered under ``protocol_id`` (case-insensitive); instances are shared."""
+    return _instance(protocol_id.strip().lower())
+
+
+@cache
+def _instance(protocol_id: str) -> Protocol:
     registry = _registry()
-    cls = registry.get(protocol_id.strip().lower())
+    cls = registry.get(protocol_id)
     if cls is None:
         known = ", ".join(sorted(registry))
         raise UnknownProtocolError(f"unknown protocol {protocol_id!r}; known: {known}")

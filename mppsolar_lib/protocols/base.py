@@ -7,6 +7,7 @@ table; everything else (lookup of parameterised commands, caching, the layout wa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from difflib import get_close_matches
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
@@ -91,7 +92,9 @@ class Protocol:
                 text = command[len(candidate.name) :]
                 candidate.validate(text)
                 return candidate, text
-        raise UnknownCommandError(f"{self.id} has no command {command!r}")
+        close = get_close_matches(upper, self._upper, n=3)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise UnknownCommandError(f"{self.id} has no command {command!r}{hint}")
 
     def command_text(self, command: str) -> str:
         """The canonical text sent for ``command`` (name as defined + parameter)."""

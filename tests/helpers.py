@@ -1,0 +1,24 @@
+"""Frame builders for tests: checksums computed independently of the library."""
+
+from __future__ import annotations
+
+
+def xmodem(data: bytes) -> int:
+    """Bit-by-bit CRC-16/XMODEM, written independently of mppsolar_lib.crc."""
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def pi_frame(payload: str | bytes, *, bump: bool = True) -> bytes:
+    """A Voltronic answer ``(payload`` + CRC + CR, reserved CRC bytes bumped unless told not to."""
+    body = b"(" + (payload.encode("latin-1") if isinstance(payload, str) else payload)
+    crc = xmodem(body)
+    high, low = crc >> 8, crc & 0xFF
+    if bump:
+        high, low = (b + 1 if b in (0x00, 0x0A, 0x0D, 0x28) else b for b in (high, low))
+    return body + bytes((high, low)) + b"\r"
