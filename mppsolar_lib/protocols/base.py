@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import FrameError, ProtocolError, UnknownCommandError
 from .command import Command
-from .fields import DIAGNOSTIC, Field, Result, Spec
+from .fields import Out, Result, Spec, Value
 
 if TYPE_CHECKING:
     from .settings import Setting
@@ -135,16 +135,16 @@ class Protocol:
         except (ValueError, IndexError, KeyError, TypeError, UnicodeError) as err:
             # Table bugs or frames no check foresaw must still surface as protocol errors.
             raise FrameError(f"{command}: cannot decode {frame!r}: {err}") from err
-        return Result(definition.name, fields, frame)
+        return Result(definition.name, fields, frame, definition.info)
 
     def unframe(self, command: Command, frame: bytes, sent: str) -> str:
         """Check the framing of ``frame`` and return its payload text."""
         raise NotImplementedError
 
-    def parse(self, command: Command, payload: str) -> dict[str, Field]:
+    def parse(self, command: Command, payload: str) -> dict[str, Value]:
         """Walk the command's layout over the space-separated payload tokens."""
         tokens = payload.split(" ")
-        out: dict[str, Field] = {}
+        out: Out = {}
         specs = command.fields
         count = len(specs)
         for index, token in enumerate(tokens):
@@ -165,11 +165,9 @@ class Protocol:
         return self.commands.values()
 
 
-def unknown(index: int, token: str, out: dict[str, Field]) -> None:
+def unknown(index: int, token: str, out: Out) -> None:
     """Keep a token the table does not describe, keyed by its position as the reference does."""
-    name = f"Unknown value in response {index}"
-    key = f"unknown_value_in_response_{index}"
-    out[key] = Field(key, name, token, "", DIAGNOSTIC)
+    out[f"unknown_value_in_response_{index}"] = token
 
 
 def spec_keys(specs: Iterable[Spec]) -> list[str]:

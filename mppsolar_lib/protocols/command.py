@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 import re
 
 from ..errors import InvalidParameterError
-from .fields import Ack, Spec
+from .fields import Ack, FieldInfo, Spec
 
 
 class Kind(str, Enum):
@@ -149,7 +150,7 @@ class Pattern(Param):
 ACK_FIELDS: tuple[Spec, ...] = (Ack("Command execution"),)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Command:
     """One command of a protocol."""
 
@@ -162,6 +163,11 @@ class Command:
     examples: tuple[bytes, ...] = ()
     #: Protocol-specific options (e.g. a different frame check); read by the protocol's framing.
     options: Mapping[str, object] = field(default_factory=dict)
+
+    @cached_property
+    def info(self) -> Mapping[str, FieldInfo]:
+        """Key -> name, unit and hints of every field the answer can hold."""
+        return {info.key: info for spec in self.fields for info in spec.info()}
 
     def validate(self, text: str) -> None:
         """Check the parameter part ``text`` of a command string."""
