@@ -33,8 +33,15 @@ __all__ = [
 def _registry() -> dict[str, type[Protocol]]:
     # Imported here so that importing the package stays cheap and cycle-free.
     from .pi30 import PI30
+    from .pi30m044 import PI30M044
+    from .pi30m045 import PI30M045
+    from .pi30max import PI30MAX
+    from .pi30mst import PI30MST
+    from .pi30revo import PI30REVO
+    from .pi41 import PI41
 
-    classes: list[type[Protocol]] = [PI30]
+    classes: list[type[Protocol]] = [PI30, PI30REVO, PI41]
+    classes += [PI30MAX, PI30M044, PI30M045, PI30MST]
     return {cls.id: cls for cls in classes}
 
 

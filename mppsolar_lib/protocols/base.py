@@ -11,9 +11,9 @@ from difflib import get_close_matches
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
-from ..errors import FrameError, ProtocolError, UnknownCommandError
-from .command import Command
-from .fields import Out, Result, Spec, Value
+from mppsolar_lib.errors import FrameError, ProtocolError, UnknownCommandError
+from mppsolar_lib.protocols.command import Command
+from mppsolar_lib.protocols.fields import Out, Result, Spec, Value
 
 if TYPE_CHECKING:
     from .settings import Setting
@@ -22,7 +22,7 @@ _CACHE_LIMIT = 512
 
 
 def table(*commands: Command, base: Mapping[str, Command] | None = None) -> dict[str, Command]:
-    """A command table: ``base`` (a parent protocol's table) extended or overridden by ``commands``."""
+    """Build a command table: ``base`` (a parent protocol's table) extended or overridden by ``commands``."""
     result = dict(base or {})
     for command in commands:
         result[command.name] = command
@@ -67,7 +67,7 @@ class Protocol:
     # -- lookup -----------------------------------------------------------------------------
 
     def resolve(self, command: str) -> tuple[Command, str]:
-        """The definition for a command string and its parameter text, validated.
+        """Find the definition for a command string and its parameter text, validated.
 
         ``"POP02"`` -> (POP, ``"02"``). Raises :class:`UnknownCommandError` or
         :class:`~mppsolar_lib.errors.InvalidParameterError` (saying what is allowed).
@@ -97,14 +97,14 @@ class Protocol:
         raise UnknownCommandError(f"{self.id} has no command {command!r}{hint}")
 
     def command_text(self, command: str) -> str:
-        """The canonical text sent for ``command`` (name as defined + parameter)."""
+        """Return the canonical text sent for ``command`` (name as defined + parameter)."""
         definition, text = self.resolve(command)
         return definition.name + text
 
     # -- requests ---------------------------------------------------------------------------
 
     def build_request(self, command: str) -> bytes:
-        """The complete request frame for ``command`` (checksum, prefix, terminator)."""
+        """Return the complete request frame for ``command`` (checksum, prefix, terminator)."""
         frame = self._requests.get(command)
         if frame is None:
             definition, text = self.resolve(command)
@@ -172,4 +172,4 @@ def unknown(index: int, token: str, out: Out) -> None:
 
 def spec_keys(specs: Iterable[Spec]) -> list[str]:
     """All field keys a layout can produce."""
-    return [key for spec in specs for key in spec.keys()]
+    return [key for spec in specs for key in spec.field_keys()]

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
 from functools import cached_property
-from decimal import Decimal, InvalidOperation
-from enum import Enum
 import re
 
-from ..errors import InvalidParameterError
-from .fields import Ack, FieldInfo, Spec
+from mppsolar_lib.errors import InvalidParameterError
+from mppsolar_lib.protocols.fields import Ack, FieldInfo, Spec
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What sending a command does."""
 
     QUERY = "query"
@@ -32,7 +32,7 @@ class Param:
         raise NotImplementedError
 
     def describe(self) -> str:
-        """What is allowed, in words, for error messages and help."""
+        """Say what is allowed, in words, for error messages and help."""
         raise NotImplementedError
 
 
@@ -143,7 +143,7 @@ class Pattern(Param):
             raise InvalidParameterError(f"{text!r} is not allowed; use {self.description}")
 
     def describe(self) -> str:
-        """The description given."""
+        """Return the description given."""
         return self.description
 
 
@@ -181,12 +181,12 @@ class Command:
 def query(
     name: str, description: str, *fields: Spec, param: Param | None = None, **options: object
 ) -> Command:
-    """A query command (shorthand for the tables)."""
+    """Define a query command (shorthand for the tables)."""
     return Command(name, description, tuple(fields), Kind.QUERY, param, options=options)
 
 
 def setter(name: str, description: str, param: Param | None = None, **options: object) -> Command:
-    """A setter answered by ACK/NAK (shorthand for the tables).
+    """Define a setter answered by ACK/NAK (shorthand for the tables).
 
     The acknowledgement is keyed by the command name (``result["pop"] == "ACK"``), as the
     reference implementation reports it.

@@ -8,11 +8,12 @@ to the result. Specs are data: the command tables only instantiate them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from math import isfinite
 import re
 from types import MappingProxyType
 from typing import Final
 
-from ..errors import FrameError
+from mppsolar_lib.errors import FrameError
 
 #: A decoded value as callers see it.
 Value = int | float | str | bool | tuple[int, ...] | None
@@ -22,7 +23,7 @@ PLACEHOLDERS: Final = frozenset(("", "-", "--", "---", "---.-", "--.-", "-.-", "
 
 
 def slugify(name: str) -> str:
-    """The snake_case key of a display name: ``"AC Input Voltage"`` -> ``"ac_input_voltage"``."""
+    """Return the snake_case key of a display name: ``"AC Input Voltage"`` -> ``"ac_input_voltage"``."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
@@ -90,7 +91,7 @@ _UNIT_HINTS: Final[Mapping[str, Hints]] = {
 
 
 def default_hints(unit: str) -> Hints:
-    """The hints a numeric field of ``unit`` gets unless its spec says otherwise."""
+    """Return the hints a numeric field of ``unit`` gets unless its spec says otherwise."""
     return _UNIT_HINTS.get(unit, NO_HINTS)
 
 
@@ -182,7 +183,7 @@ class Result(Mapping[str, Value]):
         return fields
 
     def __getitem__(self, key: str) -> Value:
-        """The value of field ``key``."""
+        """Return the value of field ``key``."""
         return self.values_by_key[key]
 
     def __iter__(self) -> Iterator[str]:
@@ -190,7 +191,7 @@ class Result(Mapping[str, Value]):
         return iter(self.values_by_key)
 
     def __len__(self) -> int:
-        """Number of decoded fields."""
+        """Return the number of decoded fields."""
         return len(self.values_by_key)
 
     def __repr__(self) -> str:
@@ -222,8 +223,8 @@ class Spec:
         """Add the field(s) decoded from ``token`` to ``out``."""
         raise NotImplementedError
 
-    def keys(self) -> tuple[str, ...]:
-        """The keys this spec can produce (for documentation and entity generation)."""
+    def field_keys(self) -> tuple[str, ...]:
+        """Return the keys this spec can produce (for documentation and entity generation)."""
         return tuple(info.key for info in self.info())
 
     def info(self) -> tuple[FieldInfo, ...]:
@@ -279,7 +280,7 @@ class Float(Spec):
             if token in PLACEHOLDERS:
                 return
             raise self._bad(token, "a number") from None
-        if value != value or value in (float("inf"), float("-inf")):  # nan / inf
+        if not isfinite(value):
             raise self._bad(token, "a finite number")
         if self.scale != 1:
             value = round(value * self.scale, 6)

@@ -10,8 +10,16 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import ClassVar
 
-from .command import Choice, Letters, Number, Pattern, query, setter
-from .fields import (
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import (
+    Choice,
+    Letters,
+    Number,
+    Pattern,
+    query,
+    setter,
+)
+from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     EnableFlags,
     Flags,
@@ -23,9 +31,8 @@ from .fields import (
     Rest,
     Str,
 )
-from .base import table
-from .settings import Setting, SettingKind, settings_table
-from .voltronic import VoltronicProtocol
+from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
+from mppsolar_lib.protocols.voltronic import VoltronicProtocol
 
 # -- shared vocabularies ----------------------------------------------------------------------
 
@@ -452,9 +459,9 @@ SETTERS = (
         "Set charger priority of one parallel unit (unit digit + 00–03)",
         Pattern(r"\d0[0-3]", "a unit digit and 00–03, e.g. 101 for unit 1 solar first"),
     ),
-    setter("PPVOKC", "Set the parallel PV OK condition", Choice(dict(zip("01", PV_OK_CONDITION)))),
+    setter("PPVOKC", "Set the parallel PV OK condition", Choice(dict(zip("01", PV_OK_CONDITION, strict=True)))),
     setter("PSDV", "Set battery cut-off voltage", Number("dd.d", 10.0, 64.0, 0.1, unit="V")),
-    setter("PSPB", "Set solar power balance", Choice(dict(zip("01", PV_POWER_BALANCE)))),
+    setter("PSPB", "Set solar power balance", Choice(dict(zip("01", PV_POWER_BALANCE, strict=True)))),
     setter(
         "PBATCD",
         "Battery charge/discharge control (three 0/1 digits; read the manual first)",
@@ -562,7 +569,7 @@ SETTINGS = MappingProxyType(
             "QPIRI",
             "pv_ok_condition",
             write="PPVOKC{code}",
-            options=dict(zip("01", PV_OK_CONDITION)),
+            options=dict(zip("01", PV_OK_CONDITION, strict=True)),
         ),
         Setting(
             "pv_power_balance",
@@ -571,7 +578,7 @@ SETTINGS = MappingProxyType(
             "QPIRI",
             "pv_power_balance",
             write="PSPB{code}",
-            options=dict(zip("01", PV_POWER_BALANCE)),
+            options=dict(zip("01", PV_POWER_BALANCE, strict=True)),
         ),
         Setting(
             "operation_logic",

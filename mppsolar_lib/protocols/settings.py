@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 import math
 
-from ..errors import InvalidParameterError
-from .fields import Result, Value
+from mppsolar_lib.errors import InvalidParameterError
+from mppsolar_lib.protocols.fields import Result, Value
 
 
-class SettingKind(str, Enum):
+class SettingKind(StrEnum):
     """How the setting is presented."""
 
     SELECT = "select"
@@ -61,7 +61,7 @@ class Setting:
     # -- reading ------------------------------------------------------------------------------
 
     def current(self, result: Result) -> Value:
-        """The current value from an answer to :attr:`read_command` (``None`` if absent).
+        """Read the current value from an answer to :attr:`read_command` (``None`` if absent).
 
         Switches give a bool; selects the label; numbers the number.
         """
@@ -91,7 +91,7 @@ class Setting:
     # -- writing ------------------------------------------------------------------------------
 
     def encode(self, value: object, *, allowed: Sequence[float] | None = None) -> str:
-        """The command string that sets ``value``; raises :class:`InvalidParameterError`.
+        """Return the command string that sets ``value``; raises :class:`InvalidParameterError`.
 
         Selects take a label or a code; numbers a number (``allowed`` narrows the range to what
         the device reported); switches a bool.
@@ -156,7 +156,7 @@ class Setting:
 
 
 def settings_table(*settings: Setting, base: Mapping[str, Setting] | None = None) -> dict[str, Setting]:
-    """A settings model: ``base`` extended or overridden by ``settings``."""
+    """Build a settings model: ``base`` extended or overridden by ``settings``."""
     result = dict(base or {})
     for setting in settings:
         result[setting.key] = setting
