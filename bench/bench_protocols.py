@@ -28,7 +28,8 @@ REF_VENV = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mpp
 FRAMES = {
     "QPIGS": "283030302e302030302e30203233302e302034392e392030313631203031313920303033203436302035"
     "372e3530203031322031303020303036392030303134203130332e382035372e34352030303030302030303131"
-    "303131302030302030302030303835362030313024" "8c0d",
+    "303131302030302030302030303835362030313024"
+    "8c0d",
     "QPIRI": "283233302e302032312e37203233302e302035302e302032312e37203530303020343030302034382e30"
     "2034362e302034322e302035362e342035342e302030203130203031302031203020302036203031203020302035"
     "342e30203020316f7e0d",
@@ -54,7 +55,7 @@ print(json.dumps(out))
 
 
 def ref_python(explicit: str | None) -> str:
-    """A Python with the reference installed, creating the throwaway venv if needed."""
+    """Return a Python with the reference installed, creating the throwaway venv if needed."""
     if explicit:
         return explicit
     python = REF_VENV / "bin" / "python"
@@ -96,8 +97,14 @@ def main() -> int:
 
     mine = ours(args.number * 5, args.repeat)
     proc = subprocess.run(
-        [ref_python(args.ref_python), "-c", REF_SCRIPT, json.dumps(FRAMES),
-         str(args.number), str(args.repeat)],
+        [
+            ref_python(args.ref_python),
+            "-c",
+            REF_SCRIPT,
+            json.dumps(FRAMES),
+            str(args.number),
+            str(args.repeat),
+        ],
         check=True,
         capture_output=True,
         text=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .errors import (
+from mppsolar_lib.errors import (
     CRCError,
     EchoError,
     FrameError,

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import json
 import sys
 
-from .errors import MppSolarError
-from .protocols import get_protocol, list_protocols
+from mppsolar_lib.errors import MppSolarError
+from mppsolar_lib.protocols import get_protocol, list_protocols
 
 
 def _parser() -> argparse.ArgumentParser:

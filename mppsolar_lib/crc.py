@@ -26,7 +26,7 @@ def _bump(byte: int) -> int:
 
 
 def pi_crc(data: bytes) -> bytes:
-    """The two CRC bytes a Voltronic device expects after ``data`` (reserved bytes bumped)."""
+    """Return the two CRC bytes a Voltronic device expects after ``data`` (reserved bytes bumped)."""
     crc = crc_hqx(data, 0)
     return bytes((_bump(crc >> 8), _bump(crc & 0xFF)))
 
@@ -47,5 +47,5 @@ def pi_crc_matches(data: bytes, received: bytes) -> bool:
 
 
 def chk8(data: bytes) -> int:
-    """The 8-bit check PI30 REVO ``PSET`` frames use: the byte sum modulo 256, plus one."""
+    """Return the 8-bit check PI30 REVO ``PSET`` frames use: the byte sum modulo 256, plus one."""
     return (sum(data) & 0xFF) + 1

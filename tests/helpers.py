@@ -15,7 +15,7 @@ def xmodem(data: bytes) -> int:
 
 
 def pi_frame(payload: str | bytes, *, bump: bool = True) -> bytes:
-    """A Voltronic answer ``(payload`` + CRC + CR, reserved CRC bytes bumped unless told not to."""
+    """Build a Voltronic answer ``(payload`` + CRC + CR, reserved CRC bytes bumped unless told not to."""
     body = b"(" + (payload.encode("latin-1") if isinstance(payload, str) else payload)
     crc = xmodem(body)
     high, low = crc >> 8, crc & 0xFF

@@ -52,9 +52,7 @@ def test_wrong_crc_is_refused() -> None:
 def test_raw_zero_crc_byte_is_accepted() -> None:
     """A device sending a raw 0x00 CRC byte (the reference wrongly rejects it) is accepted."""
     # Find a payload whose CRC has a zero low byte, as captured from a user's unit.
-    payload = next(
-        p for i in range(100000) if (xmodem(p := f"(ACK{i}".encode()) & 0xFF) == 0
-    )
+    payload = next(p for i in range(100000) if (xmodem(p := f"(ACK{i}".encode()) & 0xFF) == 0)
     crc = xmodem(payload)
     assert pi_crc_matches(payload, bytes((crc >> 8, 0x00)))
     assert pi_crc_matches(payload, bytes((crc >> 8, 0x01)))

@@ -17,8 +17,11 @@ from mppsolar_lib.protocols import Result, get_protocol, list_protocols
 
 from .helpers import pi_frame
 
-FAMILY = [p for p in ("pi30", "pi30max", "pi30m044", "pi30m045", "pi30mst", "pi30revo", "pi41")
-          if p in list_protocols()]
+FAMILY = [
+    p
+    for p in ("pi30", "pi30max", "pi30m044", "pi30m045", "pi30mst", "pi30revo", "pi41")
+    if p in list_protocols()
+]
 VECTORS = Path(__file__).parent / "vectors"
 
 

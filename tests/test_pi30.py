@@ -26,8 +26,7 @@ QPIGS = (
     "00110110 00 00 00856 010"
 )
 QPIRI_25 = (
-    "230.0 21.7 230.0 50.0 21.7 5000 4000 48.0 46.0 42.0 56.4 54.0 0 10 010 1 0 0 6 01 0 0 "
-    "54.0 0 1"
+    "230.0 21.7 230.0 50.0 21.7 5000 4000 48.0 46.0 42.0 56.4 54.0 0 10 010 1 0 0 6 01 0 0 54.0 0 1"
 )
 
 
@@ -251,8 +250,20 @@ def test_invalid_parameters_are_refused_with_what_is_allowed(command: str, hint:
 
 @pytest.mark.parametrize(
     "command",
-    ["POP00", "PBCV44.0", "PBDV00.0", "MCHGC040", "MNCHGC0120", "QPGS0", "QPGS12", "PEaxy",
-     "DAT20240115123000", "BTA-01", "PBATMAXDISC000", "PBATMAXDISC150"],
+    [
+        "POP00",
+        "PBCV44.0",
+        "PBDV00.0",
+        "MCHGC040",
+        "MNCHGC0120",
+        "QPGS0",
+        "QPGS12",
+        "PEaxy",
+        "DAT20240115123000",
+        "BTA-01",
+        "PBATMAXDISC000",
+        "PBATMAXDISC150",
+    ],
 )
 def test_valid_parameters_build(command: str) -> None:
     """Valid parameterised commands produce the command text plus CRC."""

@@ -14,7 +14,9 @@ README = (ROOT / "README.md").read_text()
 
 def test_protocol_table_is_current() -> None:
     """The table in README.md equals what the registry generates (run scripts/update-readme)."""
-    assert readme_section() in README, "README.md protocol table is stale: run scripts/update-readme"
+    assert readme_section() in README, (
+        "README.md protocol table is stale: run scripts/update-readme"
+    )
 
 
 def test_table_lists_every_protocol_once() -> None:

@@ -20,7 +20,7 @@ def test_every_setting_reads_a_field_its_query_produces() -> None:
     """Each setting's read command exists and its answer layout has the field."""
     for setting in PI30.settings.values():
         command = PI30.commands[setting.read_command]
-        keys = {key for spec in command.fields for key in spec.keys()}
+        keys = {key for spec in command.fields for key in spec.field_keys()}
         assert setting.read_field in keys, setting.key
 
 

@@ -56,9 +56,7 @@ def same(ours: object, ref: object) -> bool:
     if isinstance(ref, bool):
         ref = int(ref)
     if isinstance(ref, int | float) and isinstance(ours, int | float):
-        return any(
-            math.isclose(float(ours), ref * s, rel_tol=1e-6, abs_tol=1e-9) for s in SCALES
-        )
+        return any(math.isclose(float(ours), ref * s, rel_tol=1e-6, abs_tol=1e-9) for s in SCALES)
     return str(ours).strip().lower() == str(ref).strip().lower()
 
 

@@ -2,23 +2,31 @@
 
 >>> from mppsolar_lib.protocols import get_protocol
 >>> proto = get_protocol("pi30")
->>> proto.build_request("QPI")
-b'QPI\\xbe\\xac\\r'
+>>> proto.build_request("QPI").hex()
+'515049beac0d'
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from ..errors import UnknownProtocolError
-from .base import Protocol
-from .command import Command, Kind
-from .fields import Field, Hints, Result
-from .settings import Setting, SettingKind
+from mppsolar_lib.errors import UnknownProtocolError
+from mppsolar_lib.protocols.base import Protocol
+from mppsolar_lib.protocols.command import Command, Kind
+from mppsolar_lib.protocols.fields import Field, FieldInfo, Hints, Result
+from mppsolar_lib.protocols.pi30 import PI30
+from mppsolar_lib.protocols.pi30m044 import PI30M044
+from mppsolar_lib.protocols.pi30m045 import PI30M045
+from mppsolar_lib.protocols.pi30max import PI30MAX
+from mppsolar_lib.protocols.pi30mst import PI30MST
+from mppsolar_lib.protocols.pi30revo import PI30REVO
+from mppsolar_lib.protocols.pi41 import PI41
+from mppsolar_lib.protocols.settings import Setting, SettingKind
 
 __all__ = [
     "Command",
     "Field",
+    "FieldInfo",
     "Hints",
     "Kind",
     "Protocol",
@@ -29,37 +37,26 @@ __all__ = [
     "list_protocols",
 ]
 
-
-def _registry() -> dict[str, type[Protocol]]:
-    # Imported here so that importing the package stays cheap and cycle-free.
-    from .pi30 import PI30
-    from .pi30m044 import PI30M044
-    from .pi30m045 import PI30M045
-    from .pi30max import PI30MAX
-    from .pi30mst import PI30MST
-    from .pi30revo import PI30REVO
-    from .pi41 import PI41
-
-    classes: list[type[Protocol]] = [PI30, PI30REVO, PI41]
-    classes += [PI30MAX, PI30M044, PI30M045, PI30MST]
-    return {cls.id: cls for cls in classes}
+#: Every protocol class by id. A new protocol module adds its class here.
+REGISTRY: dict[str, type[Protocol]] = {
+    cls.id: cls for cls in (PI30, PI30MAX, PI30M044, PI30M045, PI30MST, PI30REVO, PI41)
+}
 
 
 def list_protocols() -> list[str]:
-    """Ids of all registered protocols, sorted."""
-    return sorted(_registry())
+    """Return the ids of all registered protocols, sorted."""
+    return sorted(REGISTRY)
 
 
 def get_protocol(protocol_id: str) -> Protocol:
-    """The protocol registered under ``protocol_id`` (case-insensitive); instances are shared."""
+    """Return the protocol registered under ``protocol_id`` (case-insensitive), shared."""
     return _instance(protocol_id.strip().lower())
 
 
 @cache
 def _instance(protocol_id: str) -> Protocol:
-    registry = _registry()
-    cls = registry.get(protocol_id)
+    cls = REGISTRY.get(protocol_id)
     if cls is None:
-        known = ", ".join(sorted(registry))
+        known = ", ".join(sorted(REGISTRY))
         raise UnknownProtocolError(f"unknown protocol {protocol_id!r}; known: {known}")
     return cls()

@@ -106,9 +106,7 @@ class Number(Param):
         unit = f" {self.unit}" if self.unit else ""
         step = f" in steps of {self.step:g}" if self.step is not None else ""
         also = f" (or {', '.join(self.also)})" if self.also else ""
-        return (
-            f"{self.minimum:g}–{self.maximum:g}{unit}{step}, written as {self.fmt!r}{also}"
-        )
+        return f"{self.minimum:g}–{self.maximum:g}{unit}{step}, written as {self.fmt!r}{also}"
 
 
 class Letters(Param):

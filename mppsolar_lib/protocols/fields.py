@@ -52,7 +52,9 @@ class Hints:
 
     def __repr__(self) -> str:
         """Show only the hints that are set."""
-        parts = [f"{n}={getattr(self, n)!r}" for n in self.__slots__ if getattr(self, n) is not None]
+        parts = [
+            f"{n}={getattr(self, n)!r}" for n in self.__slots__ if getattr(self, n) is not None
+        ]
         return f"Hints({', '.join(parts)})"
 
     def __eq__(self, other: object) -> bool:

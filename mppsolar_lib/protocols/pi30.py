@@ -11,14 +11,7 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.command import (
-    Choice,
-    Letters,
-    Number,
-    Pattern,
-    query,
-    setter,
-)
+from mppsolar_lib.protocols.command import Choice, Letters, Number, Pattern, query, setter
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     EnableFlags,
@@ -228,8 +221,11 @@ QUERIES = (
         Option("PV OK condition", PV_OK_CONDITION),
         Option("PV Power Balance", PV_POWER_BALANCE),
     ),
-    query("QFLAG", "Enabled/disabled state of the buzzer, bypass, backlight… flags",
-          EnableFlags(FLAG_LETTERS)),
+    query(
+        "QFLAG",
+        "Enabled/disabled state of the buzzer, bypass, backlight… flags",
+        EnableFlags(FLAG_LETTERS),
+    ),
     query("QID", "Serial number", Str("Serial Number", hints=ID)),
     query(
         "QMCHGCR",
@@ -459,9 +455,15 @@ SETTERS = (
         "Set charger priority of one parallel unit (unit digit + 00–03)",
         Pattern(r"\d0[0-3]", "a unit digit and 00–03, e.g. 101 for unit 1 solar first"),
     ),
-    setter("PPVOKC", "Set the parallel PV OK condition", Choice(dict(zip("01", PV_OK_CONDITION, strict=True)))),
+    setter(
+        "PPVOKC",
+        "Set the parallel PV OK condition",
+        Choice(dict(zip("01", PV_OK_CONDITION, strict=True))),
+    ),
     setter("PSDV", "Set battery cut-off voltage", Number("dd.d", 10.0, 64.0, 0.1, unit="V")),
-    setter("PSPB", "Set solar power balance", Choice(dict(zip("01", PV_POWER_BALANCE, strict=True)))),
+    setter(
+        "PSPB", "Set solar power balance", Choice(dict(zip("01", PV_POWER_BALANCE, strict=True)))
+    ),
     setter(
         "PBATCD",
         "Battery charge/discharge control (three 0/1 digits; read the manual first)",
@@ -620,8 +622,14 @@ SETTINGS = MappingProxyType(
             safety=True,
             description="Values of 100 A or more cannot be expressed by the PI30 MUCHGC command.",
         ),
-        _voltage("battery_recharge_voltage", "Battery re-charge voltage",
-                 "battery_recharge_voltage", "PBCV", 11.0, 64.0),
+        _voltage(
+            "battery_recharge_voltage",
+            "Battery re-charge voltage",
+            "battery_recharge_voltage",
+            "PBCV",
+            11.0,
+            64.0,
+        ),
         Setting(
             "battery_redischarge_voltage",
             "Battery re-discharge voltage",
@@ -636,12 +644,30 @@ SETTINGS = MappingProxyType(
             safety=True,
             description="0 means: when the battery is fully charged.",
         ),
-        _voltage("battery_under_voltage", "Battery cut-off voltage",
-                 "battery_under_voltage", "PSDV", 10.0, 64.0),
-        _voltage("battery_bulk_charge_voltage", "Battery bulk (C.V.) charging voltage",
-                 "battery_bulk_charge_voltage", "PCVV", 12.0, 64.0),
-        _voltage("battery_float_charge_voltage", "Battery float charging voltage",
-                 "battery_float_charge_voltage", "PBFT", 12.0, 64.0),
+        _voltage(
+            "battery_under_voltage",
+            "Battery cut-off voltage",
+            "battery_under_voltage",
+            "PSDV",
+            10.0,
+            64.0,
+        ),
+        _voltage(
+            "battery_bulk_charge_voltage",
+            "Battery bulk (C.V.) charging voltage",
+            "battery_bulk_charge_voltage",
+            "PCVV",
+            12.0,
+            64.0,
+        ),
+        _voltage(
+            "battery_float_charge_voltage",
+            "Battery float charging voltage",
+            "battery_float_charge_voltage",
+            "PBFT",
+            12.0,
+            64.0,
+        ),
         *(_flag(letter) for letter in FLAG_LETTERS),
     )
 )

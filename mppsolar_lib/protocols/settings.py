@@ -155,7 +155,9 @@ class Setting:
                 )
 
 
-def settings_table(*settings: Setting, base: Mapping[str, Setting] | None = None) -> dict[str, Setting]:
+def settings_table(
+    *settings: Setting, base: Mapping[str, Setting] | None = None
+) -> dict[str, Setting]:
     """Build a settings model: ``base`` extended or overridden by ``settings``."""
     result = dict(base or {})
     for setting in settings:

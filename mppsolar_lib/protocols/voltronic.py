@@ -7,13 +7,7 @@ end QBMS with LF) and carry the same CRC over everything before it. ``(NAK`` is 
 from __future__ import annotations
 
 from mppsolar_lib.crc import pi_crc, pi_crc_matches
-from mppsolar_lib.errors import (
-    CRCError,
-    EchoError,
-    FrameError,
-    NAKError,
-    TruncatedFrameError,
-)
+from mppsolar_lib.errors import CRCError, EchoError, FrameError, NAKError, TruncatedFrameError
 from mppsolar_lib.protocols.base import Protocol
 from mppsolar_lib.protocols.command import Command
 

@@ -1,0 +1,1 @@
+"""Tests for mppsolar-lib and the MPP Solar Home Assistant integration."""
