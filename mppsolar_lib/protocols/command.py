@@ -95,12 +95,6 @@ class Number(Param):
             if offset != offset.to_integral_value():
                 raise InvalidParameterError(f"{text} is not on the step; use {self.describe()}")
 
-    def format(self, value: float) -> str:
-        """Render ``value`` in this parameter's text format (``44`` -> ``"44.0"``)."""
-        decimals = len(self.fmt.partition(".")[2])
-        width = len(self.fmt)
-        return f"{value:0{width}.{decimals}f}"
-
     def describe(self) -> str:
         """Range, step and format in words."""
         unit = f" {self.unit}" if self.unit else ""

@@ -52,8 +52,11 @@ class Hints:
 
     def __repr__(self) -> str:
         """Show only the hints that are set."""
+        defaults = {"enabled_default": True}
         parts = [
-            f"{n}={getattr(self, n)!r}" for n in self.__slots__ if getattr(self, n) is not None
+            f"{n}={getattr(self, n)!r}"
+            for n in self.__slots__
+            if getattr(self, n) not in (None, defaults.get(n))
         ]
         return f"Hints({', '.join(parts)})"
 

@@ -1,0 +1,146 @@
+"""The protocol framework itself: parameters, decoders, results, caches and error wrapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from mppsolar_lib.errors import FrameError, InvalidParameterError, ProtocolError
+from mppsolar_lib.protocols import Field, Hints, get_protocol
+from mppsolar_lib.protocols.base import Protocol, table
+from mppsolar_lib.protocols.command import Command, Number, Param, Pattern, query
+from mppsolar_lib.protocols.fields import Custom, Float, Int, Out, Result, Spec
+from mppsolar_lib.protocols.settings import Setting, SettingKind
+from mppsolar_lib.protocols.voltronic import VoltronicProtocol
+
+from .helpers import pi_frame
+
+
+def test_hints_compare_hash_and_print() -> None:
+    """Hints are value objects: equal when their values are, usable as dict keys."""
+    a = Hints("voltage", "measurement")
+    assert a == Hints("voltage", "measurement")
+    assert a != Hints("voltage")
+    assert a != "voltage"
+    assert len({a, Hints("voltage", "measurement")}) == 1
+    assert repr(a) == "Hints(device_class='voltage', state_class='measurement')"
+    assert repr(Hints(enabled_default=False)) == "Hints(enabled_default=False)"
+
+
+def test_fields_compare_by_content() -> None:
+    """Two Field objects with the same key, name, value and unit are equal."""
+    hints = Hints()
+    assert Field("k", "K", 1, "V", hints) == Field("k", "K", 1, "V", Hints("voltage"))
+    assert Field("k", "K", 1, "V", hints) != Field("k", "K", 2, "V", hints)
+    assert Field("k", "K", 1, "V", hints) != ("k", 1)
+
+
+def test_result_fields_are_built_once_and_read_only() -> None:
+    """Result.fields is cached and cannot be modified by a caller."""
+    proto = get_protocol("pi30")
+    result = proto.decode("QPIGS", pi_frame("230.0 50.0"))
+    assert result.fields is result.fields
+    with pytest.raises(TypeError):
+        result.fields["x"] = result.fields["ac_input_voltage"]  # type: ignore[index]
+    info = proto.resolve("QPIGS")[0].info["ac_input_voltage"]
+    assert repr(info) == "<FieldInfo ac_input_voltage [V]>"
+    assert repr(proto) == "<PI30 pi30>"
+
+
+def test_unknown_keys_get_a_positional_name() -> None:
+    """An undescribed token becomes a diagnostic field named by its position."""
+    result = Result("X", {"unknown_value_in_response_3": "7"}, b"", {})
+    field = result.fields["unknown_value_in_response_3"]
+    assert field.name == "Unknown value in response 3"
+    assert field.hints.entity_category == "diagnostic"
+
+
+def test_scaled_and_non_finite_numbers() -> None:
+    """Scaling applies to floats too; nan and inf are not readings."""
+    out: Out = {}
+    Float("Cell", "V", scale=0.001).decode("3312", out)
+    assert out["cell"] == pytest.approx(3.312)
+    for token in ("nan", "inf", "-inf"):
+        with pytest.raises(FrameError, match="finite"):
+            Float("Cell", "V").decode(token, {})
+
+
+def test_number_param_formats_ranges_steps_and_extras() -> None:
+    """Number checks the text format, range and step, and describes itself."""
+    param = Number("dd.d", 40.0, 60.0, 0.5, also=("00.0",), unit="V")
+    param.validate("48.5")
+    param.validate("00.0")
+    with pytest.raises(InvalidParameterError, match="not on the step"):
+        param.validate("48.2")
+    with pytest.raises(InvalidParameterError, match="out of range"):
+        param.validate("61.0")
+    assert param.describe() == "40–60 V in steps of 0.5, written as 'dd.d' (or 00.0)"
+    Number("ddd", 0, 999).validate("123")
+    assert Pattern(r"\d", "a digit").describe() == "a digit"
+
+
+def test_abstract_pieces_must_be_implemented() -> None:
+    """The base classes refuse to act on their own."""
+    with pytest.raises(NotImplementedError):
+        Param().validate("x")
+    with pytest.raises(NotImplementedError):
+        Param().describe()
+    with pytest.raises(NotImplementedError):
+        Spec("x").decode("1", {})
+
+    class Bare(Protocol):
+        id = "bare"
+        description = "no framing"
+        commands = table(query("Q", "q", Int("Value")))
+
+    with pytest.raises(NotImplementedError):
+        Bare().build_request("Q")
+    with pytest.raises(NotImplementedError):
+        Bare().decode("Q", b"(1\r")
+
+
+def test_parameterless_command_refuses_a_parameter() -> None:
+    """Validating text for a command without a parameter is an error."""
+    command = Command("QPI", "id")
+    command.validate("")
+    with pytest.raises(InvalidParameterError, match="takes no parameter"):
+        command.validate("1")
+
+
+def test_table_bugs_surface_as_protocol_errors() -> None:
+    """A decoder raising a built-in exception becomes a FrameError, never escapes raw."""
+
+    def broken(token: str, spec: Custom, out: Out) -> None:
+        raise KeyError(token)
+
+    class Broken(VoltronicProtocol):
+        id = "broken"
+        description = "test"
+        commands = table(query("QX", "x", Custom("X", broken)))
+
+    with pytest.raises(FrameError, match="cannot decode") as caught:
+        Broken().decode("QX", pi_frame("1"))
+    assert isinstance(caught.value, ProtocolError)
+    assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_caches_stay_bounded() -> None:
+    """Many distinct parameterised commands do not grow the caches without limit."""
+    proto = get_protocol("pi30")
+    for i in range(600):
+        proto.build_request(f"DAT2024011512{i // 60:02d}{i % 60:02d}")
+    assert len(proto._requests) <= 512
+    assert len(proto._resolved) <= 512
+    assert proto.build_request("DAT20240115120000")[:3] == b"DAT"
+
+
+def test_setting_edge_cases() -> None:
+    """Whole-number templates without a step, numeric option values, open ranges."""
+    setting = Setting(
+        "amps", "Amps", SettingKind.NUMBER, "Q", "amps", write="A{value:03d}", unit="A"
+    )
+    assert setting.encode(7) == "A007"
+    with pytest.raises(InvalidParameterError, match="whole number"):
+        setting.encode(7.5)
+    result = Result("Q", {"a": 10, "b": "x 20 y", "c": True, "d": 2.5}, b"", {})
+    assert setting.allowed_values(result) == (10, 20, 2.5)
+    assert setting.allowed_values(Result("Q", {"a": "none"}, b"", {})) is None
