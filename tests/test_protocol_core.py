@@ -128,8 +128,8 @@ def test_caches_stay_bounded() -> None:
     proto = get_protocol("pi30")
     for i in range(600):
         proto.build_request(f"DAT2024011512{i // 60:02d}{i % 60:02d}")
-    assert len(proto._requests) <= 512
-    assert len(proto._resolved) <= 512
+    assert len(proto._requests) <= 512  # noqa: SLF001
+    assert len(proto._resolved) <= 512  # noqa: SLF001
     assert proto.build_request("DAT20240115120000")[:3] == b"DAT"
 
 
