@@ -14,12 +14,21 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from mppsolar_lib.errors import FrameError
-
-from . import pi30, pi30max
-from .base import table
-from .command import Command, query
-from .fields import DIAGNOSTIC, Custom, Flags, Float, Int, Keyed, Option, Out, Spec
-from .settings import settings_table
+from mppsolar_lib.protocols import pi30, pi30max
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Command, query
+from mppsolar_lib.protocols.fields import (
+    DIAGNOSTIC,
+    Custom,
+    Flags,
+    Float,
+    Int,
+    Keyed,
+    Option,
+    Out,
+    Spec,
+)
+from mppsolar_lib.protocols.settings import settings_table
 
 
 def _timestamp(token: str, spec: Spec, out: Out) -> None:

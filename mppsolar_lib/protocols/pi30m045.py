@@ -12,10 +12,10 @@ import dataclasses
 from types import MappingProxyType
 from typing import ClassVar
 
-from . import pi30max
-from .base import table
-from .command import Choice, Pattern, setter
-from .settings import settings_table
+from mppsolar_lib.protocols import pi30max
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Choice, Pattern, setter
+from mppsolar_lib.protocols.settings import settings_table
 
 #: PCP codes of this model, with the labels QPIRI shows for them.
 CHARGER_PRIORITY = {

@@ -18,11 +18,10 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from mppsolar_lib.errors import FrameError, InvalidParameterError
-
-from . import pi30
-from .base import table
-from .command import Choice, Command, Letters, Number, Pattern, query, setter
-from .fields import (
+from mppsolar_lib.protocols import pi30
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Choice, Command, Letters, Number, Pattern, query, setter
+from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     Custom,
     EnableFlags,
@@ -37,7 +36,7 @@ from .fields import (
     Spec,
     Str,
 )
-from .settings import Setting, SettingKind, settings_table
+from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 
 # -- helpers -----------------------------------------------------------------------------------
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import ClassVar
 
-from . import pi30max
-from .base import table
-from .command import query
-from .fields import DIAGNOSTIC, Float, Int, Str
+from mppsolar_lib.protocols import pi30max
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import query
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, Float, Int, Str
 
 COMMANDS_ADDED = (
     query(

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-import math
 from types import MappingProxyType
 from typing import ClassVar
 
 from mppsolar_lib.crc import chk8, pi_crc
 from mppsolar_lib.errors import CRCError, InvalidParameterError, NAKError
-
-from . import pi30
-from .base import table
-from .command import Choice, Command, Kind, Number, Param, query
-from .fields import (
+from mppsolar_lib.protocols import pi30
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Choice, Command, Kind, Number, Param, query
+from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     Ack,
     FieldInfo,
@@ -43,7 +41,8 @@ from .fields import (
     Value,
     slugify,
 )
-from .voltronic import VoltronicProtocol
+from mppsolar_lib.protocols.settings import parse_number
+from mppsolar_lib.protocols.voltronic import VoltronicProtocol
 
 # -- field decoders ----------------------------------------------------------------------------
 
@@ -429,14 +428,7 @@ _NUMBERS = (
 
 def _number(key: str, value: Value, fmt: str) -> str:
     """``value`` in PSET's text format ``fmt``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidParameterError(f"{key}: expected a number, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidParameterError(f"{key}: {value!r} is not a number") from None
-    if not math.isfinite(number):
-        raise InvalidParameterError(f"{key}: {value!r} is not a finite number")
+    number = parse_number(key, value)
     return fmt.format(round(number) if fmt.endswith("d}") else number)
 
 

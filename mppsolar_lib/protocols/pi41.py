@@ -10,10 +10,10 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import ClassVar
 
-from . import pi30
-from .base import table
-from .command import Pattern, query
-from .fields import Flags, Float, Hints, Int, Option, Spec
+from mppsolar_lib.protocols import pi30
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Pattern, query
+from mppsolar_lib.protocols.fields import Flags, Float, Hints, Int, Option, Spec
 
 #: Output modes of split-phase units (QPIRI / QPGS), labelled as the reference labels them.
 OUTPUT_MODES = (
@@ -57,15 +57,8 @@ COMMANDS_ADDED = (
         Int("L1 AC Output Apparent Power", "VA"),
         Int("L1 AC Output Active Power", "W"),
         Int("L1 AC Output Load", "%"),
-        Int("BUS Voltage", "V"),
-        Float("Battery Voltage", "V"),
-        Int("Battery Charging Current", "A"),
-        Int("Battery Capacity", "%", _BATTERY),
-        Int("Inverter Heat Sink Temperature", "°C"),
-        Float("PV Input Current for Battery", "A"),
-        Float("PV Input Voltage", "V"),
-        Float("Battery Voltage from SCC", "V"),
-        Int("Battery Discharge Current", "A"),
+        # BUS voltage … battery discharge current: as PI30 (positions 7–15).
+        *pi30.COMMANDS["QPIGS"].fields[7:16],
         Flags(
             (
                 "Is L1 SCC OK",
@@ -78,10 +71,8 @@ COMMANDS_ADDED = (
                 "Is Configuration Changed",
             )
         ),
-        Int("RSV1", "A", Hints(entity_category="diagnostic", enabled_default=False)),
-        Int("RSV2", "A", Hints(entity_category="diagnostic", enabled_default=False)),
-        Int("PV Input Power", "W", pi30.SOLAR_POWER),
-        Flags(("Is Charging to Float", "Is Switched On", "Is Reserved")),
+        # RSV1, RSV2, PV input power, second flag string: as PI30.
+        *pi30.COMMANDS["QPIGS"].fields[17:],
     ),
     query(
         "QPIGS2",

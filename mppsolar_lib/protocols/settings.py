@@ -115,14 +115,7 @@ class Setting:
         raise InvalidParameterError(f"{self.name}: {value!r} is not one of: {allowed}")
 
     def _encode_number(self, value: object, allowed: Sequence[float] | None) -> str:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise InvalidParameterError(f"{self.name}: expected a number, got {value!r}")
-        try:
-            number = float(value)
-        except ValueError:
-            raise InvalidParameterError(f"{self.name}: {value!r} is not a number") from None
-        if not math.isfinite(number):
-            raise InvalidParameterError(f"{self.name}: {value!r} is not a finite number")
+        number = parse_number(self.name, value)
         unit = f" {self.unit}" if self.unit else ""
         if allowed:
             if not any(math.isclose(number, a, abs_tol=1e-9) for a in allowed):
@@ -153,6 +146,19 @@ class Setting:
                 raise InvalidParameterError(
                     f"{self.name}: {number:g}{unit} is not a multiple of {self.step:g}{unit} from {lo:g}"
                 )
+
+
+def parse_number(name: str, value: object) -> float:
+    """Read a user-given number (int, float or numeric text); refuse bools, nan and inf."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidParameterError(f"{name}: expected a number, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidParameterError(f"{name}: {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise InvalidParameterError(f"{name}: {value!r} is not a finite number")
+    return number
 
 
 def settings_table(
