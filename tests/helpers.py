@@ -14,11 +14,21 @@ def xmodem(data: bytes) -> int:
     return crc
 
 
-def pi_frame(payload: str | bytes, *, bump: bool = True) -> bytes:
-    """Build a Voltronic answer ``(payload`` + CRC + CR, reserved CRC bytes bumped unless told not to."""
-    body = b"(" + (payload.encode("latin-1") if isinstance(payload, str) else payload)
-    crc = xmodem(body)
+def pi_crc_bytes(data: bytes, *, bump: bool = True) -> bytes:
+    """Return the two CRC bytes of ``data``, reserved values bumped unless told not to."""
+    crc = xmodem(data)
     high, low = crc >> 8, crc & 0xFF
     if bump:
         high, low = (b + 1 if b in (0x00, 0x0A, 0x0D, 0x28) else b for b in (high, low))
-    return body + bytes((high, low)) + b"\r"
+    return bytes((high, low))
+
+
+def pi_request(text: str) -> bytes:
+    """Build a Voltronic request: text, CRC (reserved bytes bumped), CR."""
+    return text.encode() + pi_crc_bytes(text.encode()) + b"\r"
+
+
+def pi_frame(payload: str | bytes, *, bump: bool = True) -> bytes:
+    """Build a Voltronic answer ``(payload`` + CRC + CR, reserved CRC bytes bumped unless told not to."""
+    body = b"(" + (payload.encode("latin-1") if isinstance(payload, str) else payload)
+    return body + pi_crc_bytes(body, bump=bump) + b"\r"

@@ -18,6 +18,8 @@ from mppsolar_lib.protocols import (
 )
 from mppsolar_lib.protocols.base import spec_keys
 
+from .helpers import pi_frame
+
 MAX = get_protocol("pi30max")
 M044 = get_protocol("pi30m044")
 M045 = get_protocol("pi30m045")
@@ -25,10 +27,7 @@ MST = get_protocol("pi30mst")
 FAMILY = [MAX, M044, M045, MST]
 
 
-def frame(payload: str) -> bytes:
-    """Build a device answer: ``(`` + payload + CRC + CR."""
-    body = b"(" + payload.encode("latin-1")
-    return body + pi_crc(body) + b"\r"
+frame = pi_frame
 
 
 # -- registry and table inheritance --------------------------------------------------------------

@@ -18,7 +18,7 @@ from mppsolar_lib.protocols.pi30 import PI30
 from mppsolar_lib.protocols.pi30revo import PI30REVO, pset_command
 from mppsolar_lib.protocols.pi41 import PI41
 
-from .helpers import pi_frame, xmodem
+from .helpers import pi_frame, pi_request
 
 PI30_PROTO = get_protocol("pi30")
 PI41_PROTO = get_protocol("pi41")
@@ -40,11 +40,7 @@ def chk_frame(payload: str, end: bytes = b"\r") -> bytes:
     return body + bytes((check,)) + end
 
 
-def crc_request(text: str) -> bytes:
-    """Build a PI30 request: text, CRC-16/XMODEM (reserved bytes bumped), CR."""
-    crc = xmodem(text.encode())
-    high, low = (b + 1 if b in (0x00, 0x0A, 0x0D, 0x28) else b for b in (crc >> 8, crc & 0xFF))
-    return text.encode() + bytes((high, low)) + b"\r"
+crc_request = pi_request
 
 
 # -- registry and tables ---------------------------------------------------------------------

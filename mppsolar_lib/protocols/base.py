@@ -6,7 +6,8 @@ table; everything else (lookup of parameterised commands, caching, the layout wa
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
 from difflib import get_close_matches
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
@@ -27,6 +28,25 @@ def table(*commands: Command, base: Mapping[str, Command] | None = None) -> dict
     for command in commands:
         result[command.name] = command
     return result
+
+
+def derive(
+    base: Command,
+    replace: Mapping[str, Spec] | None = None,
+    append: Sequence[Spec] = (),
+    description: str | None = None,
+) -> Command:
+    """Derive a command from ``base``: specs keyed in ``replace`` swapped, ``append`` added.
+
+    Unchanged specs stay the very objects of ``base``; a key that ``base`` does not have is a
+    table bug and raises at import time.
+    """
+    replace = dict(replace or {})
+    missing = set(replace) - {spec.key for spec in base.fields}
+    if missing:
+        raise KeyError(f"{base.name} has no field(s) {sorted(missing)}")
+    fields = tuple(replace.get(spec.key, spec) for spec in base.fields) + tuple(append)
+    return dataclasses.replace(base, fields=fields, description=description or base.description)
 
 
 class Protocol:

@@ -161,6 +161,13 @@ class Command:
         """Key -> name, unit and hints of every field the answer can hold."""
         return {info.key: info for spec in self.fields for info in spec.info()}
 
+    def spec(self, key: str) -> Spec:
+        """Return the decoder of field ``key``, to share it with a variant's layout."""
+        for spec in self.fields:
+            if spec.key == key:
+                return spec
+        raise KeyError(f"{self.name} has no field {key!r}")
+
     def validate(self, text: str) -> None:
         """Check the parameter part ``text`` of a command string."""
         if self.param is None:

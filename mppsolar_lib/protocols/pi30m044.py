@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from mppsolar_lib.errors import FrameError
 from mppsolar_lib.protocols import pi30, pi30max
-from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.base import derive, table
 from mppsolar_lib.protocols.command import Command, query
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
@@ -72,7 +72,7 @@ WARNINGS = (
 )
 
 COMMANDS_ADDED = (
-    pi30max.derive(
+    derive(
         pi30.COMMANDS["Q1"],
         {
             "time_until_the_end_of_absorb_charging": Int("Absorb time", "s"),
@@ -82,7 +82,7 @@ COMMANDS_ADDED = (
             "chargeaveragecurrent": Int("AC Charge Average Current", "A"),
         },
     ),
-    pi30max.derive(
+    derive(
         pi30max.COMMANDS["QPIRI"],
         {
             "ac_input_voltage": Float("Grid Rating Voltage", "V"),

@@ -11,7 +11,7 @@ PI30M044, PI30M045 and PI30MST start from :data:`COMMANDS` and :data:`SETTINGS` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 import dataclasses
 from datetime import datetime
 from types import MappingProxyType
@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from mppsolar_lib.errors import FrameError, InvalidParameterError
 from mppsolar_lib.protocols import pi30
-from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.base import derive, table
 from mppsolar_lib.protocols.command import Choice, Command, Letters, Number, Pattern, query, setter
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
@@ -39,25 +39,6 @@ from mppsolar_lib.protocols.fields import (
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def derive(
-    base: Command,
-    replace: Mapping[str, Spec] | None = None,
-    append: Sequence[Spec] = (),
-    description: str | None = None,
-) -> Command:
-    """Derive a command from ``base``: specs keyed in ``replace`` swapped, ``append`` added.
-
-    Unchanged specs stay the very objects of ``base``; a key that ``base`` does not have is a
-    table bug and raises at import time.
-    """
-    replace = dict(replace or {})
-    missing = set(replace) - {spec.key for spec in base.fields}
-    if missing:
-        raise KeyError(f"{base.name} has no field(s) {sorted(missing)}")
-    fields = tuple(replace.get(spec.key, spec) for spec in base.fields) + tuple(append)
-    return dataclasses.replace(base, fields=fields, description=description or base.description)
 
 
 class CalendarDate(Pattern):

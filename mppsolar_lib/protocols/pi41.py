@@ -32,10 +32,7 @@ _UNIT = Pattern(r"\d", "the unit's index in the parallel system, a single digit 
 
 def _pi30_spec(command: str, key: str) -> Spec:
     """Return the spec PI30 uses for field ``key`` of ``command`` (shared, not copied)."""
-    for spec in pi30.COMMANDS[command].fields:
-        if spec.key == key:
-            return spec
-    raise KeyError(f"PI30 {command} has no field {key!r}")
+    return pi30.COMMANDS[command].spec(key)
 
 
 def _qpgs(key: str) -> Spec:
