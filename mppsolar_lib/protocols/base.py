@@ -1,7 +1,8 @@
 """The protocol base class: command lookup, parameter validation, request building and decoding.
 
-Subclasses provide the framing (:meth:`Protocol.frame` / :meth:`Protocol.unframe`) and a command
-table; everything else (lookup of parameterised commands, caching, the layout walk) lives here.
+Subclasses provide the framing (:meth:`Protocol.frame` and :meth:`Protocol.unframe`, or
+:meth:`Protocol.read` for binary answers) and a command table; everything else (lookup of
+parameterised commands, caching, the layout walk) lives here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from mppsolar_lib.errors import FrameError, ProtocolError, UnknownCommandError
 from mppsolar_lib.protocols.command import Command
-from mppsolar_lib.protocols.fields import Out, Result, Spec, Value
+from mppsolar_lib.protocols.fields import Out, Result, Spec
 
 if TYPE_CHECKING:
     from .settings import Setting
@@ -148,8 +149,7 @@ class Protocol:
         """
         definition, _ = self.resolve(command)
         try:
-            payload = self.unframe(definition, frame, command)
-            fields = self.parse(definition, payload)
+            fields = self.read(definition, frame, command)
         except ProtocolError:
             raise
         except (ValueError, IndexError, KeyError, TypeError, UnicodeError) as err:
@@ -157,11 +157,19 @@ class Protocol:
             raise FrameError(f"{command}: cannot decode {frame!r}: {err}") from err
         return Result(definition.name, fields, frame, definition.info)
 
+    def read(self, command: Command, frame: bytes, sent: str) -> Out:
+        """Check ``frame`` and decode its fields (text protocols: :meth:`unframe` + :meth:`parse`).
+
+        Binary and streaming protocols override this; builtin errors raised here are wrapped
+        into :class:`FrameError` by :meth:`decode`.
+        """
+        return self.parse(command, self.unframe(command, frame, sent))
+
     def unframe(self, command: Command, frame: bytes, sent: str) -> str:
         """Check the framing of ``frame`` and return its payload text."""
         raise NotImplementedError
 
-    def parse(self, command: Command, payload: str) -> dict[str, Value]:
+    def parse(self, command: Command, payload: str) -> Out:
         """Walk the command's layout over the space-separated payload tokens."""
         tokens = payload.split(" ")
         out: Out = {}
