@@ -32,3 +32,12 @@ def pi_frame(payload: str | bytes, *, bump: bool = True) -> bytes:
     """Build a Voltronic answer ``(payload`` + CRC + CR, reserved CRC bytes bumped unless told not to."""
     body = b"(" + (payload.encode("latin-1") if isinstance(payload, str) else payload)
     return body + pi_crc_bytes(body, bump=bump) + b"\r"
+
+
+def caret_frame(payload: str, *, nak: bool = False) -> bytes:
+    """Build a PI17/PI18 answer ``^Dnnn`` + payload + plain CRC + CR (``^0`` + CRC for a refusal).
+
+    The length counts the payload, the two CRC bytes and the CR.
+    """
+    body = b"^0" if nak else b"^D%03d" % (len(payload) + 3) + payload.encode("latin-1")
+    return body + pi_crc_bytes(body, bump=False) + b"\r"
