@@ -174,16 +174,18 @@ class Protocol:
         tokens = payload.split(" ")
         out: Out = {}
         specs = command.fields
-        count = len(specs)
-        for index, token in enumerate(tokens):
-            if index < count:
-                spec = specs[index]
-                if spec.takes_rest:
-                    spec.decode(" ".join(tokens[index:]), out)
-                    return out
+        rest = command.rest_index
+        if rest is not None and len(tokens) > rest:
+            for spec, token in zip(specs[:rest], tokens, strict=False):
                 spec.decode(token, out)
-            elif token:
-                unknown(index, token, out)
+            specs[rest].decode(" ".join(tokens[rest:]), out)
+            return out
+        # zip() rather than indexing: this loop runs for every field of every poll.
+        for spec, token in zip(specs, tokens, strict=False):
+            spec.decode(token, out)
+        for index in range(len(specs), len(tokens)):
+            if tokens[index]:
+                unknown(index, tokens[index], out)
         return out
 
     # -- introspection ----------------------------------------------------------------------

@@ -161,6 +161,11 @@ class Command:
         """Key -> name, unit and hints of every field the answer can hold."""
         return {info.key: info for spec in self.fields for info in spec.info()}
 
+    @cached_property
+    def rest_index(self) -> int | None:
+        """Position of the spec that takes all remaining text, if the layout has one."""
+        return next((i for i, spec in enumerate(self.fields) if spec.takes_rest), None)
+
     def spec(self, key: str) -> Spec:
         """Return the decoder of field ``key``, to share it with a variant's layout."""
         for spec in self.fields:
