@@ -5,6 +5,9 @@ control characters in the CRC, so when *sending* each CRC byte equal to ``(``, C
 one (and 0x00, which some firmwares also avoid). When *receiving* we accept both the plain and the
 bumped byte: captures from real units show some bumping and others sending raw bytes (including
 0x00, which the reference implementation wrongly rejects). See docs/deviations.md.
+
+JK and JBD battery monitors use plain byte sums (:func:`sum8`, :func:`sum16`, :func:`jbd_checksum`);
+the JK-PB speaks Modbus RTU, framed with :func:`crc16_modbus`.
 """
 
 from __future__ import annotations
@@ -49,3 +52,43 @@ def pi_crc_matches(data: bytes, received: bytes) -> bool:
 def chk8(data: bytes) -> int:
     """Return the 8-bit check PI30 REVO ``PSET`` frames use: the byte sum modulo 256, plus one."""
     return (sum(data) & 0xFF) + 1
+
+
+def _modbus_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_MODBUS_TABLE = _modbus_table()
+
+
+def crc16_modbus(data: bytes) -> int:
+    """CRC-16/MODBUS (reflected polynomial 0xA001, init 0xFFFF) of ``data``.
+
+    Modbus RTU sends it low byte first: ``crc16_modbus(d).to_bytes(2, "little")``.
+    """
+    crc = 0xFFFF
+    table = _MODBUS_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def sum8(data: bytes) -> int:
+    """Return the byte sum modulo 256 (JK 0x55AAEB90 records, JK balancer frames)."""
+    return sum(data) & 0xFF
+
+
+def sum16(data: bytes) -> int:
+    """Return the byte sum modulo 65536 (JK "NW" frames, sent high byte first)."""
+    return sum(data) & 0xFFFF
+
+
+def jbd_checksum(data: bytes) -> int:
+    """Return 0x10000 minus the byte sum, modulo 65536 (``DD … 77`` frames of JBD-type BMSs)."""
+    return -sum(data) & 0xFFFF

@@ -13,6 +13,7 @@ series of cells), which keeps a 300-byte JK record far below a millisecond.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from math import isfinite
 import struct
 from typing import Final
 
@@ -31,13 +32,30 @@ from mppsolar_lib.protocols.fields import (
 
 _FORMATS: Final = {(1, False): "B", (1, True): "b", (2, False): "H", (2, True): "h"}
 _FORMATS_WIDE: Final = {(4, False): "I", (4, True): "i", (8, False): "Q", (8, True): "q"}
+_FORMATS_REAL: Final = {4: "f", 8: "d"}
 
 
-def _format(size: int, signed: bool) -> str:
+def _format(size: int, signed: bool, floating: bool = False) -> str:
+    if floating:
+        real = _FORMATS_REAL.get(size)
+        if real is None:
+            raise ValueError(f"no floating-point format of {size} bytes")
+        return real
     fmt = _FORMATS.get((size, signed)) or _FORMATS_WIDE.get((size, signed))
     if fmt is None:
         raise ValueError(f"no integer format of {size} bytes")
     return fmt
+
+
+def _real(value: float, size: int, name: str) -> float:
+    """Check an IEEE-754 reading and trim it to the precision its width carries.
+
+    A 4-byte float holds about 7 significant digits: 3.5418152809143066 is shown as 3.541815.
+    NaN and infinity are never readings; they mark a corrupt or misread record.
+    """
+    if not isfinite(value):
+        raise FrameError(f"{name}: {value!r} is not a reading")
+    return float(f"{value:.7g}") if size == 4 else value
 
 
 class BinSpec(Spec):
@@ -72,9 +90,13 @@ class Num(BinSpec):
 
     ``Num("Current", 6, 2, "A", little=False, bias=-30000, scale=0.1)`` reads Daly's offset
     current. Scaled values are rounded to 6 decimals so that 3374 * 0.001 shows as 3.374.
+
+    ``floating=True`` reads an IEEE-754 float of 4 or 8 bytes instead (JK04 records), scaled but
+    not offset. ``missing`` is a raw value the device sends for "no sensor" (JK: -2000 for an
+    absent temperature probe): it gives no field rather than a -200 °C reading.
     """
 
-    __slots__ = ("bias", "scale", "struct")
+    __slots__ = ("bias", "floating", "missing", "scale", "struct")
 
     def __init__(
         self,
@@ -88,18 +110,28 @@ class Num(BinSpec):
         little: bool = True,
         scale: float = 1,
         bias: int = 0,
+        floating: bool = False,
+        missing: int | None = None,
     ) -> None:
-        """Describe the integer's position, width, byte order and scaling."""
+        """Describe the number's position, width, byte order and scaling."""
         super().__init__(
             name, offset, size, unit, hints if hints is not None else default_hints(unit)
         )
-        self.struct = struct.Struct(("<" if little else ">") + _format(size, signed))
+        self.struct = struct.Struct(("<" if little else ">") + _format(size, signed, floating))
         self.scale = scale
         self.bias = bias
+        self.floating = floating
+        self.missing = missing
 
     def read(self, record: bytes, out: Out) -> None:
         """Unpack, offset and scale."""
-        raw: int = self.struct.unpack_from(record, self.offset)[0] + self.bias
+        raw = self.struct.unpack_from(record, self.offset)[0]
+        if raw == self.missing:
+            return
+        if self.floating:
+            out[self.key] = _real(raw * self.scale, self.size, self.name)
+            return
+        raw += self.bias
         out[self.key] = raw if self.scale == 1 else round(raw * self.scale, 6)
 
 
@@ -110,9 +142,33 @@ class Series(BinSpec):
     -> ``Voltage_Cell01`` …). With ``summary`` set, the series also yields its minimum, maximum
     and spread with the position of the extreme cells, over the cells that report a value — a
     zero is an unpopulated position on JK and Daly hardware, not a dead cell.
+
+    ``count_from(record)`` limits the series to the positions a frame says are present (its cell
+    count, or how many values its length holds): only those yield fields, and only their bytes
+    must be there. ``pad`` skips that many bytes before each value (JK "NW" frames put the cell
+    number before each voltage).
+
+    ``floating=True`` reads IEEE-754 floats (as :class:`Num`). ``summary_names`` replaces the five
+    summary names (min, min cell, max, max cell, delta); a blank one drops that field, e.g. when
+    the record carries its own delta. ``summary_count_from(record)`` limits only the summary to
+    the first cells (a JK record reports all 24 or 32 positions, and says how many are wired).
     """
 
-    __slots__ = ("bias", "infos", "scale", "struct", "summary", "summary_infos")
+    __slots__ = (
+        "bias",
+        "count",
+        "count_from",
+        "floating",
+        "infos",
+        "scale",
+        "struct",
+        "structs",
+        "summary",
+        "summary_count_from",
+        "summary_infos",
+        "summary_slots",
+        "width",
+    )
 
     def __init__(
         self,
@@ -128,12 +184,30 @@ class Series(BinSpec):
         scale: float = 1,
         bias: int = 0,
         summary: str | None = None,
+        count_from: Callable[[bytes], int] | None = None,
+        pad: int = 0,
+        floating: bool = False,
+        summary_names: Sequence[str] = (),
+        summary_count_from: Callable[[bytes], int] | None = None,
     ) -> None:
         """Describe the series; ``summary`` names the min/max/delta fields (``"Cell Voltage"``)."""
         hints = hints if hints is not None else default_hints(unit)
-        super().__init__(template, offset, size * count, unit, hints)
+        # A counted series may be shorter than ``count``: it checks its own bytes when read.
+        span = 0 if count_from is not None else (size + pad) * count
+        super().__init__(template, offset, span, unit, hints)
         order = "<" if little else ">"
-        self.struct = struct.Struct(f"{order}{count}{_format(size, signed)}")
+        item = "x" * pad + _format(size, signed, floating)
+        self.floating = floating
+        self.width = size
+        self.summary_count_from = summary_count_from
+        self.struct = struct.Struct(f"{order}{item * count}")
+        self.count = count
+        self.count_from = count_from
+        self.structs = (
+            tuple(struct.Struct(f"{order}{item * n}") for n in range(count + 1))
+            if count_from is not None
+            else ()
+        )
         self.scale = scale
         self.bias = bias
         self.infos = tuple(
@@ -141,40 +215,75 @@ class Series(BinSpec):
             for name in (template.format(i) for i in range(1, count + 1))
         )
         self.summary = summary
-        self.summary_infos: tuple[FieldInfo, ...] = ()
-        if summary:
-            index_hints = DIAGNOSTIC
-            self.summary_infos = (
-                FieldInfo(slugify(f"Min {summary}"), f"Min {summary}", unit, hints),
-                FieldInfo(slugify(f"Min {summary} Cell"), f"Min {summary} Cell", "", index_hints),
-                FieldInfo(slugify(f"Max {summary}"), f"Max {summary}", unit, hints),
-                FieldInfo(slugify(f"Max {summary} Cell"), f"Max {summary} Cell", "", index_hints),
-                FieldInfo(slugify(f"Delta {summary}"), f"Delta {summary}", unit, hints),
+        if summary and not summary_names:
+            summary_names = tuple(
+                pattern.format(summary)
+                for pattern in ("Min {}", "Min {} Cell", "Max {}", "Max {} Cell", "Delta {}")
             )
+        if summary_names and len(summary_names) != 5:
+            raise ValueError(f"{template}: summary_names needs 5 names, got {len(summary_names)}")
+        # (min, min cell, max, max cell, delta); None where a blank name drops the field.
+        self.summary_slots: tuple[FieldInfo | None, ...] = ()
+        if summary_names:
+            self.summary_slots = tuple(
+                None
+                if not name
+                else FieldInfo(slugify(name), name, "", DIAGNOSTIC)
+                if is_index
+                else FieldInfo(slugify(name), name, unit, hints)
+                for name, is_index in zip(
+                    summary_names, (False, True, False, True, False), strict=True
+                )
+            )
+        self.summary_infos: tuple[FieldInfo, ...] = tuple(
+            slot for slot in self.summary_slots if slot is not None
+        )
 
     def read(self, record: bytes, out: Out) -> None:
-        """One field per position, then the summary."""
-        values = self.struct.unpack_from(record, self.offset)
+        """One field per position (per present position with ``count_from``), then the summary."""
+        if self.count_from is None:
+            values = self.struct.unpack_from(record, self.offset)
+        else:
+            layout = self.structs[min(max(self.count_from(record), 0), self.count)]
+            if len(record) < self.offset + layout.size:
+                raise TruncatedFrameError(f"{self.name}: record too short for its values")
+            values = layout.unpack_from(record, self.offset)
         scale, bias = self.scale, self.bias
-        scaled = [(raw + bias) if scale == 1 else round((raw + bias) * scale, 6) for raw in values]
-        for info, value in zip(self.infos, scaled, strict=True):
+        if self.floating:
+            scaled = [_real(raw * scale, self.width, self.name) for raw in values]
+        else:
+            scaled = [
+                (raw + bias) if scale == 1 else round((raw + bias) * scale, 6) for raw in values
+            ]
+        # A counted series yields fewer values than it has names.
+        for info, value in zip(self.infos, scaled, strict=False):
             out[info.key] = value
         if self.summary_infos:
-            self.summarise(scaled, out)
+            limit = self.summary_count_from
+            self.summarise(scaled, out, None if limit is None else max(limit(record), 0))
 
-    def summarise(self, values: Sequence[float], out: Out, count: int | None = None) -> None:
-        """Add min/max (with 1-based cell numbers) and delta over the populated cells."""
-        present = [(v, i) for i, v in enumerate(values[:count], 1) if v]
+    def summarise(
+        self,
+        values: Sequence[float],
+        out: Out,
+        count: int | None = None,
+        *,
+        skip_zero: bool = True,
+    ) -> None:
+        """Add min/max (with 1-based cell numbers) and delta over the populated cells.
+
+        ``count`` limits it to the first cells. ``skip_zero=False`` counts a zero as a reading:
+        0 °C is a temperature, and within a known cell count 0 V is a cell (a broken sense wire).
+        """
+        present = [(v, i) for i, v in enumerate(values[:count], 1) if v or not skip_zero]
         if not present:
             return
         low = min(present)
         high = max(present, key=lambda pair: (pair[0], -pair[1]))
-        min_v, min_i, max_v, max_i, delta = self.summary_infos
-        out[min_v.key] = low[0]
-        out[min_i.key] = low[1]
-        out[max_v.key] = high[0]
-        out[max_i.key] = high[1]
-        out[delta.key] = round(high[0] - low[0], 6)
+        summary = (low[0], low[1], high[0], high[1], round(high[0] - low[0], 6))
+        for slot, value in zip(self.summary_slots, summary, strict=True):
+            if slot is not None:
+                out[slot.key] = value
 
     def info(self) -> tuple[FieldInfo, ...]:
         """One field per position, plus the summary fields."""
@@ -182,21 +291,39 @@ class Series(BinSpec):
 
 
 class Text(BinSpec):
-    """ASCII text padded with NULs (model, firmware, serial number); empty text gives no field."""
+    """ASCII text padded with NULs (model, firmware, serial number); empty text gives no field.
 
-    __slots__ = ()
+    ``keep_empty=True`` reports an empty text as ``""`` (a blank serial number the reference
+    shows). Text a user typed in the vendor's app (device names) may need ``encoding="utf-8"``,
+    with ``errors="replace"`` so one odd byte does not lose a checksum-valid record.
+    """
 
-    def __init__(self, name: str, offset: int, size: int, hints: Hints | None = None) -> None:
+    __slots__ = ("encoding", "errors", "keep_empty")
+
+    def __init__(
+        self,
+        name: str,
+        offset: int,
+        size: int,
+        hints: Hints | None = None,
+        *,
+        keep_empty: bool = False,
+        encoding: str = "ascii",
+        errors: str = "strict",
+    ) -> None:
         """Text of at most ``size`` bytes."""
         super().__init__(name, offset, size, "", hints)
+        self.keep_empty = keep_empty
+        self.encoding = encoding
+        self.errors = errors
 
     def read(self, record: bytes, out: Out) -> None:
         """Cut at the first NUL; bytes that are not ASCII are a frame error, not mojibake."""
         raw = record[self.offset : self.end]
         if len(raw) < self.size:
             raise TruncatedFrameError(f"{self.name}: record too short")
-        text = raw.split(b"\x00", 1)[0].decode("ascii").strip()
-        if text:
+        text = raw.split(b"\x00", 1)[0].decode(self.encoding, self.errors).strip()
+        if text or self.keep_empty:
             out[self.key] = text
 
 
@@ -249,10 +376,12 @@ class Label(BinSpec):
 class Bits(BinSpec):
     """An integer whose bits are named booleans (alarms, MOS states, balancing per cell).
 
-    ``names[i]`` is bit ``i`` (least significant first); blank names are reserved bits.
+    ``names[i]`` is bit ``i`` (least significant first); blank names are reserved bits. With
+    ``count_from(record)``, only that many named bits yield fields (per-cell flags of a pack with
+    fewer cells than the word has bits).
     """
 
-    __slots__ = ("bits", "struct")
+    __slots__ = ("bits", "count_from", "struct")
 
     def __init__(
         self,
@@ -263,12 +392,14 @@ class Bits(BinSpec):
         hints: Hints | None = None,
         *,
         little: bool = True,
+        count_from: Callable[[bytes], int] | None = None,
     ) -> None:
         """Name the bits of a ``size``-byte integer."""
         super().__init__(name, offset, size, "", hints if hints is not None else DIAGNOSTIC)
         if len(names) > size * 8:
             raise ValueError(f"{name}: {len(names)} bit names for {size} bytes")
         self.struct = struct.Struct(("<" if little else ">") + _format(size, False))
+        self.count_from = count_from
         self.bits = tuple(
             (1 << position, FieldInfo(slugify(bit), bit, "", self.hints))
             for position, bit in enumerate(names)
@@ -278,7 +409,10 @@ class Bits(BinSpec):
     def read(self, record: bytes, out: Out) -> None:
         """One boolean per named bit."""
         word: int = self.struct.unpack_from(record, self.offset)[0]
-        for mask, info in self.bits:
+        bits = self.bits
+        if self.count_from is not None:
+            bits = bits[: max(self.count_from(record), 0)]
+        for mask, info in bits:
             out[info.key] = bool(word & mask)
 
     def info(self) -> tuple[FieldInfo, ...]:

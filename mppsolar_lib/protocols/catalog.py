@@ -20,12 +20,20 @@ def markdown_table() -> str:
         commands = list(proto.list_commands())
         queries = sorted(c.name for c in commands if c.kind is Kind.QUERY)
         setters = sorted(c.name for c in commands if c.kind is Kind.SETTER)
-        polled = f"{', '.join(proto.status_commands)} / {', '.join(proto.settings_commands)}"
+        polled = f"{_listed(proto.status_commands)} / {_listed(proto.settings_commands)}"
         lines.append(
-            f"| `{protocol_id}` | {proto.description} | {len(queries)}: {' '.join(queries)} "
-            f"| {len(setters)}: {' '.join(setters)} | {len(proto.settings)} | {polled} |"
+            f"| `{protocol_id}` | {proto.description} | {_counted(queries)} "
+            f"| {_counted(setters)} | {len(proto.settings) or '—'} | {polled} |"
         )
     return "\n".join(lines)
+
+
+def _counted(names: list[str]) -> str:
+    return f"{len(names)}: {' '.join(names)}" if names else "—"
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(names) or "—"
 
 
 def readme_section() -> str:

@@ -150,16 +150,22 @@ def _first(result: Result | None, *words: str) -> str | None:
     if result is None:
         return None
     for key, value in result.items():
-        if value is not None and any(word in key for word in words):
-            text = str(value).strip()
-            if text:
-                return text
+        if any(word in key for word in words):
+            return str(value).strip() or None
     return None
 
 
 def _firmware(result: Result | None) -> str | None:
-    text = _first(result, "firmware")
+    text = _first(result, "firmware", "cpu_version")
     return text.removeprefix("VERFW:") if text else None
+
+
+def _serial(result: Result | None) -> str | None:
+    """Return the serial number; PI17/PI18 send it as a 2-digit length, the digits and padding."""
+    text = _first(result, "serial")
+    if text and len(text) > 2 and text[:2].isdigit() and 0 < int(text[:2]) <= len(text) - 2:
+        return text[2 : 2 + int(text[:2])]
+    return text
 
 
 _Answer = Generator[Probe, bytes | None, Detection]
@@ -265,7 +271,7 @@ def _refine_paren(session: _Session, family: str) -> _Answer:
 
 def _refine_pi17(session: _Session) -> _Answer:
     """PI17: identity, then the variant from the machine number."""
-    serial = _first((yield from session.query("pi17", "ID")), "serial")
+    serial = _serial((yield from session.query("pi17", "ID")))
     firmware = _firmware((yield from session.query("pi17", "VFW")))
     machine = yield from session.query("pi17", "MD")
     number = None if machine is None else (machine.raw[5:8].decode("ascii", "replace"))
@@ -278,16 +284,21 @@ def _refine_pi17(session: _Session) -> _Answer:
 
 
 def _refine_pi18(session: _Session, *, crc: bool) -> _Answer:
-    """PI18: the variant from CRC handling and the firmware-status query only SV/LVX know."""
+    """PI18: the variant from CRC handling and the fault-status query only SV/LVX firmware know.
+
+    Plain PI18 firmware wants a CRC on every request; EASUN SV units answer the identity queries
+    without one and take a CRC elsewhere; LVX units never use one.
+    """
     base = "pi18" if crc else "pi18lvx"
-    serial = _first((yield from session.query(base, "ID")), "serial")
+    serial = _serial((yield from session.query(base, "ID")))
     firmware = _firmware((yield from session.query(base, "VFW")))
     identity = (None, firmware, serial)
-    if not crc:
+    if (yield from session.query("pi18sv", "FWS")) is not None:
+        return session.done("pi18sv", 0.8, identity, ("pi18lvx",))
+    if not crc and (yield from session.query("pi18lvx", "FWS")) is not None:
         return session.done("pi18lvx", 0.8, identity)
-    fault_status = yield from session.query("pi18sv", "FWS")
-    if fault_status is not None:
-        return session.done("pi18sv", 0.75, identity, ("pi18lvx",))
+    if not crc:
+        return session.done("pi18lvx", 0.5, identity, ("pi18sv",))
     return session.done("pi18", 0.85, identity)
 
 

@@ -1,0 +1,229 @@
+r"""PI16: the Voltronic dialect of early InfiniSolar-type hybrid grid-tie inverters.
+
+Answers are framed as in PI30 (``(`` payload CRC-16/XMODEM CR, see
+:mod:`~mppsolar_lib.protocols.voltronic`), but requests carry **no** CRC: ``QPIGS`` is sent as
+``QPIGS\r``. The energy queries (``QEY``/``QEM``/``QED``/``QEH`` + a date) instead end with a
+three-digit decimal check: the sum of every byte of the command text, modulo 256
+(``QED20150620`` -> sum 618 -> ``QED20150620106\r``).
+
+Of PI30 only the identical commands (``QID``, ``QGMN``) and answer layouts are shared; status,
+ratings and modes are laid out differently. The units know no setter commands that we have
+evidence for, so the settings model is empty.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import ClassVar
+
+from mppsolar_lib.errors import InvalidParameterError
+from mppsolar_lib.protocols import pi30
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Command, Pattern, query
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, Custom, Float, Hints, Int, Keyed, Out, Str
+from mppsolar_lib.protocols.pi30max import DATE, MONTH, PERIOD_ENERGY, YEAR, CalendarDate
+from mppsolar_lib.protocols.voltronic import VoltronicProtocol
+
+# -- parameters and decoders -------------------------------------------------------------------
+
+
+class DateHour(Pattern):
+    """A ``YYYYMMDDHH`` parameter: a real date and an hour 00–23."""
+
+    def validate(self, text: str) -> None:
+        """Check the shape, then the calendar day."""
+        super().validate(text)
+        try:
+            DATE.validate(text[:8])
+        except InvalidParameterError:
+            raise InvalidParameterError(
+                f"{text!r} is not a real date and hour; use {self.description}"
+            ) from None
+
+
+class Day(CalendarDate):
+    """QED's ``YYYYMMDD``; a wrong length gets a pointer to the command that takes it."""
+
+    #: Digits given -> the command meant. The reference sent hour/month/year queries as QED.
+    OTHERS: ClassVar[dict[int, str]] = {10: "QEH (YYYYMMDDHH)", 6: "QEM (YYYYMM)", 4: "QEY (YYYY)"}
+
+    def validate(self, text: str) -> None:
+        """Check as :data:`~mppsolar_lib.protocols.pi30max.DATE` does, with a hint on length."""
+        try:
+            super().validate(text)
+        except InvalidParameterError as err:
+            other = self.OTHERS.get(len(text)) if text.isdigit() else None
+            if other is None:
+                raise
+            raise InvalidParameterError(f"{err}; that many digits are for {other}") from None
+
+
+DAY = Day(DATE.regex.pattern, DATE.description)
+
+HOUR = DateHour(
+    r"20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])",
+    "a real date and hour as YYYYMMDDHH, e.g. 2024011513",
+)
+
+
+def _dashes(token: str) -> bool:
+    """Whether ``token`` is a run of dashes (``-----``, ``---.-``): a value the unit lacks."""
+    return bool(token) and not token.strip("-.")
+
+
+class PaddedInt(Int):
+    """An integer field for which any run of dashes (PI16 sends `-----`) means "not reported"."""
+
+    __slots__ = ()
+
+    def decode(self, token: str, out: Out) -> None:
+        """Skip dash placeholders of any length; otherwise decode as :class:`Int`."""
+        if not _dashes(token):
+            super().decode(token, out)
+
+
+class PaddedFloat(Float):
+    """A decimal field for which any run of dashes means "not reported"."""
+
+    __slots__ = ()
+
+    def decode(self, token: str, out: Out) -> None:
+        """Skip dash placeholders of any length; otherwise decode as :class:`Float`."""
+        if not _dashes(token):
+            super().decode(token, out)
+
+
+def _firmware(token: str, spec: Custom, out: Out) -> None:
+    """``VERFW:00000.27`` -> ``00000.27``: the version without the label the unit puts first."""
+    value = token.rpartition(":")[2]
+    if value:
+        out[spec.key] = value
+
+
+def _keyed(spec: Str, key: str) -> Str:
+    """Give ``spec`` another key than its name's (a reference key that makes a poor name)."""
+    spec.key = key
+    return spec
+
+
+def _energy(name: str, description: str, param: Pattern) -> Command:
+    # checksum=True: the request ends with the three-digit byte sum instead of nothing.
+    return query(
+        name, description, Int("Energy produced", "Wh", PERIOD_ENERGY), param=param, checksum=True
+    )
+
+
+SOLAR_POWER = pi30.SOLAR_POWER
+
+DEVICE_MODES = {
+    "B": "Inverter (Battery) Mode",
+    "C": "PV charging Mode",
+    "D": "Shutdown Mode",
+    "F": "Fault Mode",
+    "G": "Grid Mode",
+    "L": "Line Mode",
+    "P": "Power on Mode",
+    "S": "Standby Mode",
+    "Y": "Bypass Mode",
+}
+
+# -- commands ----------------------------------------------------------------------------------
+
+QUERIES = (
+    _energy("QEY", "Energy produced in one year (QEY + YYYY)", YEAR),
+    _energy("QEM", "Energy produced in one month (QEM + YYYYMM)", MONTH),
+    _energy("QED", "Energy produced on one day (QED + YYYYMMDD)", DAY),
+    _energy("QEH", "Energy produced in one hour (QEH + YYYYMMDDHH)", HOUR),
+    # Same command and layout as PI30: shared, not copied.
+    pi30.COMMANDS["QID"],
+    pi30.COMMANDS["QGMN"],
+    query("QMOD", "Operating mode", Keyed("Device Mode", DEVICE_MODES)),
+    query(
+        "QPIBI",
+        "Battery information",
+        Int("Unknown", hints=DIAGNOSTIC),
+        Int("Number of batteries", hints=DIAGNOSTIC),
+        Int("Battery total capacity", "Ah", DIAGNOSTIC),
+        Int("Unknown 2", hints=DIAGNOSTIC),
+        Int("Battery remaining time", "min"),
+    ),
+    query(
+        "QPIGS",
+        "Live status: grid, output, buses, battery, three PV inputs",
+        PaddedFloat("Grid voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        PaddedInt("Output power", "W"),
+        PaddedFloat("Grid frequency", "Hz"),
+        PaddedFloat("Output current", "A"),
+        PaddedFloat("AC output voltage R", "V"),
+        PaddedInt("AC output power R", "W"),
+        PaddedFloat("AC output frequency", "Hz"),
+        PaddedFloat("AC output current R", "A"),
+        PaddedInt("Output load percent", "%"),
+        PaddedFloat("PBUS voltage", "V", Hints("voltage", "measurement", "diagnostic")),
+        PaddedFloat("SBUS voltage", "V", Hints("voltage", "measurement", "diagnostic")),
+        PaddedFloat("Positive battery voltage", "V"),
+        PaddedFloat("Negative battery voltage", "V"),
+        PaddedInt("Battery capacity", "%", Hints("battery", "measurement")),
+        PaddedInt("PV1 input power", "W", SOLAR_POWER),
+        PaddedInt("PV2 input power", "W", SOLAR_POWER),
+        PaddedInt("PV3 input power", "W", SOLAR_POWER),
+        PaddedFloat("PV1 input voltage", "V"),
+        PaddedFloat("PV2 input voltage", "V"),
+        PaddedFloat("PV3 input voltage", "V"),
+        PaddedFloat("Max temperature", "°C"),
+        # A mode letter and status characters whose meaning is not published: kept as sent,
+        # under the key the reference gives it.
+        _keyed(Str("Status (undocumented)", hints=DIAGNOSTIC), "status_todo"),
+    ),
+    query("QPI", "Protocol id", Str("Protocol Version", hints=pi30.ID)),
+    query(
+        "QPIRI",
+        "Ratings",
+        Float("Grid Input Voltage Rating", "V", DIAGNOSTIC),
+        Float("Grid Input Frequency Rating", "Hz", DIAGNOSTIC),
+        Float("Grid Input Current Rating", "A", DIAGNOSTIC),
+        Float("AC Output Voltage Rating", "V", DIAGNOSTIC),
+        Float("AC Output Current Rating", "A", DIAGNOSTIC),
+        Float("Maximum input current per PV", "A", DIAGNOSTIC),
+        Float("Battery Voltage Rating", "V", DIAGNOSTIC),
+        Int("Number of MPP trackers", hints=DIAGNOSTIC),
+        pi30.COMMANDS["QPIRI"].spec("machine_type"),
+        pi30.COMMANDS["QPIRI"].spec("topology"),
+    ),
+    query(
+        "QVFW",
+        "Main CPU firmware version",
+        Custom("Main CPU firmware version", _firmware, hints=pi30.ID),
+    ),
+    query(
+        "QVFW2",
+        "Secondary CPU firmware version",
+        Custom("Secondary CPU firmware version", _firmware, hints=pi30.ID),
+    ),
+)
+
+COMMANDS = MappingProxyType(table(*QUERIES))
+
+
+def energy_check(data: bytes) -> bytes:
+    """Return the three-digit check PI16 energy queries end with: byte sum modulo 256."""
+    return b"%03d" % (sum(data) & 0xFF)
+
+
+class PI16(VoltronicProtocol):
+    """PI16 protocol (early InfiniSolar-type hybrid inverters)."""
+
+    id: ClassVar[str] = "pi16"
+    description: ClassVar[str] = "Voltronic PI16 (InfiniSolar-type hybrid grid-tie inverters)"
+    commands = COMMANDS
+    status_commands = ("QPIGS", "QMOD", "QPIBI")
+    # Ratings are all PI16 reports about its configuration.
+    settings_commands = ("QPIRI",)
+    id_commands = ("QPI", "QID", "QGMN", "QVFW")
+
+    def frame(self, command: Command, text: str) -> bytes:
+        """``text`` + CR, with the three-digit byte sum before the CR for energy queries."""
+        data = text.encode("ascii")
+        if command.options.get("checksum") is True:
+            data += energy_check(data)
+        return data + b"\r"
