@@ -144,3 +144,19 @@ def test_setting_edge_cases() -> None:
     result = Result("Q", {"a": 10, "b": "x 20 y", "c": True, "d": 2.5}, b"", {})
     assert setting.allowed_values(result) == (10, 20, 2.5)
     assert setting.allowed_values(Result("Q", {"a": "none"}, b"", {})) is None
+
+
+@pytest.mark.parametrize("token", ["", "-", "-----", "---.-", "--.--.-", "N/A"])
+def test_placeholders_of_any_width_give_no_field(token: str) -> None:
+    """Units pad "not reported" to the field's width; no width becomes a reading."""
+    out: Out = {}
+    Int("Battery voltage", "V").decode(token, out)
+    Float("PV voltage", "V").decode(token, out)
+    assert out == {}
+
+
+def test_a_negative_number_is_not_a_placeholder() -> None:
+    """A leading dash followed by digits is a value."""
+    out: Out = {}
+    Int("Current", "A").decode("-5", out)
+    assert out == {"current": -5}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mppsolar_lib.errors import InvalidParameterError
-from mppsolar_lib.protocols import SettingKind, get_protocol
+from mppsolar_lib.protocols import Setting, SettingKind, get_protocol, list_protocols
 
 from .helpers import pi_frame
 
@@ -112,3 +112,28 @@ def test_current_of_missing_field_is_none() -> None:
     """An older firmware without the field reports no current value, not a default."""
     short = PI30.decode("QPIRI", pi_frame(QPIRI.rsplit(" ", 2)[0]))
     assert PI30.settings["operation_logic"].current(short) is None
+
+
+def _valid_value(setting: Setting) -> object:
+    """Return a value the setting's own range or options allow."""
+    if setting.kind is SettingKind.SWITCH:
+        return True
+    if setting.kind is SettingKind.SELECT:
+        return next(iter(setting.options.values()))
+    return setting.minimum
+
+
+@pytest.mark.parametrize("protocol", list_protocols())
+def test_settings_say_when_they_need_the_current_reading(protocol: str) -> None:
+    """A setting that writes several values at once says so; every other encodes on its own.
+
+    Front-ends read ``needs_current`` to know whether to pass the current answer of the read
+    command; a setting that needs it and is not given it refuses, naming what is missing.
+    """
+    for setting in get_protocol(protocol).settings.values():
+        value = _valid_value(setting)
+        if setting.needs_current:
+            with pytest.raises(InvalidParameterError, match="current"):
+                setting.encode(value)
+        else:
+            assert setting.encode(value), setting.key

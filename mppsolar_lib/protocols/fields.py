@@ -21,6 +21,14 @@ Value = int | float | str | bool | tuple[int, ...] | None
 PLACEHOLDERS: Final = frozenset(("", "-", "--", "---", "---.-", "--.-", "-.-", "--.--", "N/A"))
 
 
+def is_placeholder(token: str) -> bool:
+    """Whether ``token`` means "not reported": empty, ``N/A``, or any run of dashes and dots.
+
+    Firmwares pad to the field width (``---.-``, ``-----``), so the width varies by model.
+    """
+    return token in PLACEHOLDERS or not token.strip("-.")
+
+
 def slugify(name: str) -> str:
     """Return the snake_case key of a display name: ``"AC Input Voltage"`` -> ``"ac_input_voltage"``."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -256,7 +264,7 @@ class Int(Spec):
         try:
             value: float = int(token)
         except ValueError:
-            if token in PLACEHOLDERS:
+            if is_placeholder(token):
                 return
             raise self._bad(token, "an integer") from None
         if self.scale != 1:
@@ -281,7 +289,7 @@ class Float(Spec):
         try:
             value = float(token)
         except ValueError:
-            if token in PLACEHOLDERS:
+            if is_placeholder(token):
                 return
             raise self._bad(token, "a number") from None
         if value - value:  # nan or ±inf (cheaper than math.isfinite on the hot path)
@@ -324,7 +332,7 @@ class Option(Spec):
         try:
             index = int(token)
         except ValueError:
-            if token in PLACEHOLDERS:
+            if is_placeholder(token):
                 return
             raise self._bad(token, "an option number") from None
         value = self.labels[index] if 0 <= index < len(self.labels) else f"Unknown ({token})"
@@ -345,7 +353,7 @@ class Keyed(Spec):
         """Map the code to its label; an unknown code is kept visibly."""
         value = self.mapping.get(token)
         if value is None:
-            if token in PLACEHOLDERS:
+            if is_placeholder(token):
                 return
             value = f"Unknown ({token})"
         out[self.key] = value
@@ -380,7 +388,7 @@ class Flags(Spec):
     def decode(self, token: str, out: Out) -> None:
         """One boolean per named position present in ``token``."""
         if token.strip("01"):
-            if token in PLACEHOLDERS:
+            if is_placeholder(token):
                 return
             raise self._bad(token, "a string of 0/1 flags")
         length = len(token)

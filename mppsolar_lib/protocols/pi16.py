@@ -66,33 +66,6 @@ HOUR = DateHour(
 )
 
 
-def _dashes(token: str) -> bool:
-    """Whether ``token`` is a run of dashes (``-----``, ``---.-``): a value the unit lacks."""
-    return bool(token) and not token.strip("-.")
-
-
-class PaddedInt(Int):
-    """An integer field for which any run of dashes (PI16 sends `-----`) means "not reported"."""
-
-    __slots__ = ()
-
-    def decode(self, token: str, out: Out) -> None:
-        """Skip dash placeholders of any length; otherwise decode as :class:`Int`."""
-        if not _dashes(token):
-            super().decode(token, out)
-
-
-class PaddedFloat(Float):
-    """A decimal field for which any run of dashes means "not reported"."""
-
-    __slots__ = ()
-
-    def decode(self, token: str, out: Out) -> None:
-        """Skip dash placeholders of any length; otherwise decode as :class:`Float`."""
-        if not _dashes(token):
-            super().decode(token, out)
-
-
 def _firmware(token: str, spec: Custom, out: Out) -> None:
     """``VERFW:00000.27`` -> ``00000.27``: the version without the label the unit puts first."""
     value = token.rpartition(":")[2]
@@ -150,27 +123,27 @@ QUERIES = (
     query(
         "QPIGS",
         "Live status: grid, output, buses, battery, three PV inputs",
-        PaddedFloat("Grid voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
-        PaddedInt("Output power", "W"),
-        PaddedFloat("Grid frequency", "Hz"),
-        PaddedFloat("Output current", "A"),
-        PaddedFloat("AC output voltage R", "V"),
-        PaddedInt("AC output power R", "W"),
-        PaddedFloat("AC output frequency", "Hz"),
-        PaddedFloat("AC output current R", "A"),
-        PaddedInt("Output load percent", "%"),
-        PaddedFloat("PBUS voltage", "V", Hints("voltage", "measurement", "diagnostic")),
-        PaddedFloat("SBUS voltage", "V", Hints("voltage", "measurement", "diagnostic")),
-        PaddedFloat("Positive battery voltage", "V"),
-        PaddedFloat("Negative battery voltage", "V"),
-        PaddedInt("Battery capacity", "%", Hints("battery", "measurement")),
-        PaddedInt("PV1 input power", "W", SOLAR_POWER),
-        PaddedInt("PV2 input power", "W", SOLAR_POWER),
-        PaddedInt("PV3 input power", "W", SOLAR_POWER),
-        PaddedFloat("PV1 input voltage", "V"),
-        PaddedFloat("PV2 input voltage", "V"),
-        PaddedFloat("PV3 input voltage", "V"),
-        PaddedFloat("Max temperature", "°C"),
+        Float("Grid voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        Int("Output power", "W"),
+        Float("Grid frequency", "Hz"),
+        Float("Output current", "A"),
+        Float("AC output voltage R", "V"),
+        Int("AC output power R", "W"),
+        Float("AC output frequency", "Hz"),
+        Float("AC output current R", "A"),
+        Int("Output load percent", "%"),
+        Float("PBUS voltage", "V", Hints("voltage", "measurement", "diagnostic")),
+        Float("SBUS voltage", "V", Hints("voltage", "measurement", "diagnostic")),
+        Float("Positive battery voltage", "V"),
+        Float("Negative battery voltage", "V"),
+        Int("Battery capacity", "%", Hints("battery", "measurement")),
+        Int("PV1 input power", "W", SOLAR_POWER),
+        Int("PV2 input power", "W", SOLAR_POWER),
+        Int("PV3 input power", "W", SOLAR_POWER),
+        Float("PV1 input voltage", "V"),
+        Float("PV2 input voltage", "V"),
+        Float("PV3 input voltage", "V"),
+        Float("Max temperature", "°C"),
         # A mode letter and status characters whose meaning is not published: kept as sent,
         # under the key the reference gives it.
         _keyed(Str("Status (undocumented)", hints=DIAGNOSTIC), "status_todo"),

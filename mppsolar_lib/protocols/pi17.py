@@ -20,26 +20,9 @@ import math
 from types import MappingProxyType
 from typing import ClassVar
 
-from mppsolar_lib.crc import crc16_xmodem
-from mppsolar_lib.errors import (
-    CRCError,
-    EchoError,
-    FrameError,
-    InvalidParameterError,
-    NAKError,
-    TruncatedFrameError,
-)
-from mppsolar_lib.protocols.base import Protocol, table, unknown
-from mppsolar_lib.protocols.command import (
-    Choice,
-    Command,
-    Kind,
-    Number,
-    Param,
-    Pattern,
-    query,
-    setter,
-)
+from mppsolar_lib.errors import InvalidParameterError
+from mppsolar_lib.protocols.base import table
+from mppsolar_lib.protocols.command import Choice, Command, Number, Param, Pattern, query, setter
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
@@ -47,13 +30,13 @@ from mppsolar_lib.protocols.fields import (
     Int,
     Keyed,
     Option,
-    Out,
     Spec,
     Str,
     Value,
 )
 from mppsolar_lib.protocols.pi30max import DATE, MONTH, YEAR
 from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number, settings_table
+from mppsolar_lib.protocols.voltronic import CaretProtocol
 
 # -- parameters --------------------------------------------------------------------------------
 
@@ -591,22 +574,27 @@ class LinkedSetting(Setting):
     ``parts`` lays out what follows the command name, comma-separated: per part the read field's
     key, the device unit in the field's unit (0.1 for tenths of a volt) and the digit count (0: a
     0/1 flag). The part whose key is :attr:`read_field` takes the new value; the others are
-    copied from ``current_values`` (the answer to :attr:`read_command`), because the command
+    copied from ``current`` (the answer to :attr:`read_command`), because the command
     writes them all at once (``MCHGV`` sets C.V. and float voltage together).
     """
 
     parts: tuple[tuple[str, float, int], ...] = ()
+
+    @property
+    def needs_current(self) -> bool:
+        """Whether the command also writes values other than this setting's own."""
+        return any(key != self.read_field for key, _, _ in self.parts)
 
     def encode(
         self,
         value: object,
         *,
         allowed: Sequence[float] | None = None,
-        current_values: Mapping[str, Value] | None = None,
+        current: Mapping[str, Value] | None = None,
     ) -> str:
         """Return the command string setting ``value``; raises :class:`InvalidParameterError`.
 
-        Pass the answer to :attr:`read_command` as ``current_values`` when the write carries
+        Pass the answer to :attr:`read_command` as ``current`` when the write carries
         other values too.
         """
         if self.kind is SettingKind.SWITCH:
@@ -621,12 +609,12 @@ class LinkedSetting(Setting):
             if key == self.read_field:
                 tokens.append(_device_text(self.name, own, unit, digits))
                 continue
-            if current_values is None or current_values.get(key) is None:
+            if current is None or current.get(key) is None:
                 raise InvalidParameterError(
                     f"{self.name}: the command also writes {key}; pass the current "
-                    f"{self.read_command} answer as current_values"
+                    f"{self.read_command} answer as current"
                 )
-            tokens.append(_device_text(key, current_values[key], unit, digits))
+            tokens.append(_device_text(key, current[key], unit, digits))
         return self.write + ",".join(tokens)
 
 
@@ -811,12 +799,16 @@ SETTINGS = MappingProxyType(
 
 # -- protocol ----------------------------------------------------------------------------------
 
-_ACK = b"^1" + crc16_xmodem(b"^1").to_bytes(2, "big") + b"\r"
-_NAK = b"^0" + crc16_xmodem(b"^0").to_bytes(2, "big") + b"\r"
 
+class PI17(CaretProtocol):
+    """PI17 protocol (Infini-Solar 10/15 kW 3-phase, WP, LV 6 kW, TWIN).
 
-class PI17(Protocol):
-    """PI17 protocol (Infini-Solar 10/15 kW 3-phase, WP, LV 6 kW, TWIN)."""
+    Requests carry no CRC and their length counts only the text and CR; answers use the
+    shared ``^`` framing.
+    """
+
+    request_crc: ClassVar[bool] = False
+    length_counts_crc: ClassVar[bool] = False
 
     id: ClassVar[str] = "pi17"
     description: ClassVar[str] = "Voltronic PI17 (Infini-Solar 3-phase, WP, LV6K, TWIN)"
@@ -825,69 +817,3 @@ class PI17(Protocol):
     status_commands: ClassVar[tuple[str, ...]] = ("GS", "PS", "MOD", "WS")
     settings_commands: ClassVar[tuple[str, ...]] = ("BATS", "HECS", "FLAG", "GPMP")
     id_commands: ClassVar[tuple[str, ...]] = ("PI", "ID", "MD", "DM", "VFW")
-
-    def frame(self, command: Command, text: str) -> bytes:
-        """``^P``/``^S`` + length + text (+ byte-sum digits for energy-by-period) + CR."""
-        if command.kind is Kind.SETTER:
-            return f"^S{len(text) + 1:03d}{text}\r".encode("ascii")
-        if command.options.get("date_sum"):
-            head = f"^P{len(text) + 4:03d}{text}".encode("ascii")
-            return head + f"{sum(head) & 0xFF:03d}\r".encode("ascii")
-        return f"^P{len(text) + 1:03d}{text}\r".encode("ascii")
-
-    def unframe(self, command: Command, frame: bytes, sent: str) -> str:
-        """Check start, length, CRC, ACK/NAK; return the payload (``ACK`` for an acknowledgement).
-
-        The length field is what lets a reader find the end of a frame whose CRC contains a CR;
-        a frame shorter than it declares is truncated. A longer one is judged by its CRC alone:
-        examples with a length one or two short and a valid CRC exist.
-        """
-        if len(frame) < 5:
-            raise TruncatedFrameError(f"{sent}: answer too short ({frame!r})")
-        if frame[0] != 0x5E:  # "^"
-            raise FrameError(f"{sent}: answer does not start with '^' ({frame[:16]!r}…)")
-        if frame[-1] != 0x0D:
-            raise TruncatedFrameError(f"{sent}: answer has no terminator ({frame[-16:]!r})")
-        kind = frame[1]
-        if kind in (0x30, 0x31):  # "^0" / "^1"
-            if frame == _NAK:
-                raise NAKError(f"{sent}: the device refused the command (^0)")
-            if frame != _ACK:
-                raise CRCError(f"{sent}: malformed acknowledgement {frame!r}")
-            if command.kind is not Kind.SETTER:
-                raise FrameError(f"{sent}: a query was answered with an acknowledgement")
-            return "ACK"
-        if kind != 0x44:  # "D"
-            if frame == self.build_request(sent):
-                raise EchoError(f"{sent}: the device echoed the request instead of answering")
-            raise FrameError(f"{sent}: unknown answer type {frame[:2]!r}")
-        if len(frame) < 8:
-            raise TruncatedFrameError(f"{sent}: answer too short ({frame!r})")
-        digits = frame[2:5]
-        if not digits.isdigit():
-            raise FrameError(f"{sent}: answer length {digits!r} is not three digits")
-        if len(frame) - 5 < int(digits):
-            raise TruncatedFrameError(
-                f"{sent}: answer declares {int(digits)} bytes after its header, has "
-                f"{len(frame) - 5} ({frame!r})"
-            )
-        if crc16_xmodem(frame[:-3]) != int.from_bytes(frame[-3:-1], "big"):
-            raise CRCError(f"{sent}: CRC mismatch in {frame!r}")
-        if command.kind is Kind.SETTER:
-            raise FrameError(f"{sent}: a setter was answered with data")
-        return frame[5:-3].decode("latin-1")
-
-    def parse(self, command: Command, payload: str) -> Out:
-        """Walk the command's layout over the comma-separated payload values."""
-        if command.options.get("split_spaces"):
-            payload = payload.replace(" ", ",")
-        out: Out = {}
-        tokens = payload.split(",")
-        specs = command.fields
-        # zip stops at the shorter: a short answer simply gives fewer fields.
-        for spec, token in zip(specs, tokens, strict=False):
-            spec.decode(token, out)
-        for index in range(len(specs), len(tokens)):
-            if tokens[index]:
-                unknown(index, tokens[index], out)
-        return out

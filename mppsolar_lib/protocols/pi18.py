@@ -7,7 +7,7 @@ The length counts the command, two CRC bytes and the CR, even when no CRC is sen
 length again counting fields, CRC and CR; setters are answered ``^1`` (accepted) or ``^0``
 (refused), each with its CRC. A refusal raises :class:`~mppsolar_lib.errors.NAKError`.
 
-:class:`CaretProtocol` holds this ``^`` framing so other ``^``-framed families can share it.
+The ``^`` framing itself is :class:`~mppsolar_lib.protocols.voltronic.CaretProtocol`, shared with PI17.
 PI18SV and PI18LVX start from :data:`COMMANDS` and :data:`SETTINGS` of this module.
 """
 
@@ -20,27 +20,10 @@ import math
 from types import MappingProxyType
 from typing import ClassVar
 
-from mppsolar_lib.crc import pi_crc, pi_crc_matches
-from mppsolar_lib.errors import (
-    CRCError,
-    EchoError,
-    FrameError,
-    InvalidParameterError,
-    NAKError,
-    TruncatedFrameError,
-)
+from mppsolar_lib.errors import InvalidParameterError
 from mppsolar_lib.protocols import pi30, pi30max
-from mppsolar_lib.protocols.base import Protocol, table, unknown
-from mppsolar_lib.protocols.command import (
-    Choice,
-    Command,
-    Kind,
-    Number,
-    Param,
-    Pattern,
-    query,
-    setter,
-)
+from mppsolar_lib.protocols.base import table, unknown
+from mppsolar_lib.protocols.command import Choice, Command, Number, Param, Pattern, query, setter
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
@@ -50,12 +33,13 @@ from mppsolar_lib.protocols.fields import (
     Keyed,
     Option,
     Out,
-    Result,
     Spec,
     Str,
+    Value,
     slugify,
 )
 from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number, settings_table
+from mppsolar_lib.protocols.voltronic import PERIOD_SPECS, CaretProtocol
 
 # -- field decoders ----------------------------------------------------------------------------
 
@@ -212,119 +196,6 @@ def codes(labels: Sequence[str]) -> dict[str, str]:
     return {str(index): label for index, label in enumerate(labels)}
 
 
-# -- framing -----------------------------------------------------------------------------------
-
-_ACK = b"^1"
-_NAK = b"^0"
-
-
-class CaretProtocol(Protocol):
-    """``^``-framed Voltronic protocols: ``^P``/``^S`` + length requests, ``^D``/``^1``/``^0`` answers.
-
-    A command may carry ``crc=False`` in :attr:`Command.options` to be sent without CRC; a
-    variant sets :attr:`request_crc` to ``False`` to send none at all. Answers are always CRC
-    checked. Energy-by-period queries (``period=True``) echo their requested date as fields.
-    """
-
-    #: Whether requests carry a CRC unless a command says otherwise.
-    request_crc: ClassVar[bool] = True
-
-    def __init__(self) -> None:
-        """Prepare lookups, and the positional layout of commands that echo their period."""
-        super().__init__()
-        self._positional = {
-            name: tuple(s for s in c.fields if s not in pi30max.PERIOD_SPECS)
-            for name, c in self.commands.items()
-            if c.options.get("period")
-        }
-
-    def frame(self, command: Command, text: str) -> bytes:
-        """``^P``/``^S`` + length + ``text`` (+ CRC) + CR."""
-        kind = b"^S" if command.kind is Kind.SETTER else b"^P"
-        data = kind + b"%03d" % (len(text) + 3) + text.encode("ascii")
-        if command.options.get("crc", self.request_crc):
-            return data + pi_crc(data) + b"\r"
-        return data + b"\r"
-
-    def unframe(self, command: Command, frame: bytes, sent: str) -> str:
-        """Check start, length, terminator and CRC; return the payload (``"ACK"`` for ``^1``)."""
-        if len(frame) < 5:
-            raise TruncatedFrameError(f"{sent}: answer too short ({frame!r})")
-        head = frame[:2]
-        if head == b"^D":
-            return self._data(command, frame, sent)
-        if head in (_ACK, _NAK):
-            self._short(frame, 5, sent)
-            if head == _NAK:
-                raise NAKError(f"{sent}: the device refused the command (^0)")
-            if command.kind is not Kind.SETTER:
-                raise FrameError(f"{sent}: a query was answered with an acknowledgement")
-            return "ACK"
-        if frame.startswith(b"(NAK"):
-            # Units answer a command they cannot parse in PI30 style.
-            self._short(frame, 7, sent)
-            raise NAKError(f"{sent}: the device refused the command (NAK)")
-        if head in (b"^P", b"^S"):
-            raise EchoError(f"{sent}: the device echoed the request instead of answering")
-        raise FrameError(f"{sent}: answer does not start with '^D', '^1' or '^0' ({frame[:16]!r}…)")
-
-    @staticmethod
-    def _short(frame: bytes, size: int, sent: str) -> None:
-        """Check a fixed-size answer (``^1``, ``^0``, ``(NAK``): its size, CR and CRC."""
-        if len(frame) != size or frame[-1] != 0x0D:
-            raise FrameError(f"{sent}: malformed short answer {frame!r}")
-        if not pi_crc_matches(frame[:-3], frame[-3:-1]):
-            raise CRCError(f"{sent}: CRC mismatch in {frame!r}")
-
-    def _data(self, command: Command, frame: bytes, sent: str) -> str:
-        """Check a ``^D`` answer against its length field and CRC; return its payload."""
-        digits = frame[2:5]
-        if not (digits.isascii() and digits.isdigit()):
-            raise FrameError(f"{sent}: answer has no three-digit length ({frame[:16]!r}…)")
-        expected = 5 + int(digits)
-        if len(frame) < expected:
-            raise TruncatedFrameError(
-                f"{sent}: answer is {len(frame)} bytes, its length field says {expected}"
-            )
-        if len(frame) > expected or expected < 8:
-            raise FrameError(
-                f"{sent}: answer is {len(frame)} bytes, its length field says {expected}"
-            )
-        if frame[-1] != 0x0D:
-            raise FrameError(f"{sent}: answer does not end with CR ({frame[-8:]!r})")
-        if not pi_crc_matches(frame[:-3], frame[-3:-1]):
-            raise CRCError(f"{sent}: CRC mismatch in {frame!r}")
-        if command.kind is Kind.SETTER:
-            raise FrameError(f"{sent}: a setter was answered with data ({frame!r})")
-        return frame[5:-3].decode("latin-1")
-
-    def read(self, command: Command, frame: bytes, sent: str) -> Out:
-        """Unframe and parse; energy-by-period answers also carry the requested date."""
-        out = self.parse(command, self.unframe(command, frame, sent))
-        if command.name in self._positional:
-            out.update(pi30max.period_values(self.resolve(sent)[1]))
-        return out
-
-    def parse(self, command: Command, payload: str) -> Out:
-        """Walk the command's layout over the comma-separated payload tokens."""
-        if not payload:
-            raise FrameError(f"{command.name}: the answer carries no values")
-        tokens = payload.split(",")
-        specs = self._positional.get(command.name, command.fields)
-        count = len(specs)
-        out: Out = {}
-        for index, token in enumerate(tokens):
-            if index < count:
-                spec = specs[index]
-                if spec.takes_rest:
-                    spec.decode(",".join(tokens[index:]), out)
-                    return out
-                spec.decode(token, out)
-            elif token:
-                unknown(index, token, out)
-        return out
-
-
 # -- vocabularies ------------------------------------------------------------------------------
 
 ENABLED = ("Disabled", "Enabled")
@@ -414,7 +285,7 @@ def energy(name: str, description: str, label: str, unit: str, period: Param | N
         name,
         description,
         Int(label, unit, PERIOD_ENERGY),
-        *pi30max.PERIOD_SPECS,
+        *PERIOD_SPECS,
         param=period,
         period=True,
     )
@@ -743,12 +614,17 @@ class TenthsSetting(Setting):
     #: Values allowed outside the range (BUCD's 0 = "only when fully charged").
     also: tuple[float, ...] = ()
 
+    @property
+    def needs_current(self) -> bool:
+        """Whether the command writes a partner voltage too."""
+        return bool(self.partner)
+
     def encode(
         self,
         value: object,
         *,
         allowed: Sequence[float] | None = None,
-        current: Result | None = None,
+        current: Mapping[str, Value] | None = None,
     ) -> str:
         """Return the command that sets ``value`` volts; raise InvalidParameterError if refused."""
         number = parse_number(self.name, value)

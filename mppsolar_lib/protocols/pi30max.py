@@ -37,6 +37,7 @@ from mppsolar_lib.protocols.fields import (
     Str,
 )
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
+from mppsolar_lib.protocols.voltronic import PERIOD_SPECS, period_values
 
 # -- helpers -----------------------------------------------------------------------------------
 
@@ -53,39 +54,6 @@ class CalendarDate(Pattern):
             raise InvalidParameterError(
                 f"{text!r} is not a real date; use {self.description}"
             ) from None
-
-
-MONTH_NAMES = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-
-#: The request's own date, echoed as fields of the energy answers (as the reference does).
-PERIOD_SPECS = (
-    Str("Year", hints=DIAGNOSTIC),
-    Str("Month", hints=DIAGNOSTIC),
-    Str("Day", hints=DIAGNOSTIC),
-)
-
-
-def period_values(text: str) -> dict[str, str]:
-    """``"20240115"`` -> year ``"2024"``, month ``"January"``, day ``"15"`` (as far as given)."""
-    values = {"year": text[:4]}
-    if len(text) >= 6:
-        values["month"] = MONTH_NAMES[int(text[4:6]) - 1]
-    if len(text) >= 8:
-        values["day"] = text[6:8]
-    return values
 
 
 def _length_prefixed(token: str, spec: Spec, out: Out) -> None:

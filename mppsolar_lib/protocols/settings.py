@@ -90,11 +90,27 @@ class Setting:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def encode(self, value: object, *, allowed: Sequence[float] | None = None) -> str:
+    @property
+    def needs_current(self) -> bool:
+        """Whether :meth:`encode` needs the current answer to :attr:`read_command`.
+
+        True for commands that write several values at once (PI17/PI18 ``MCHGV`` sets two
+        voltages): the values not being changed are copied from the current reading.
+        """
+        return False
+
+    def encode(
+        self,
+        value: object,
+        *,
+        allowed: Sequence[float] | None = None,
+        current: Mapping[str, Value] | None = None,
+    ) -> str:
         """Return the command string that sets ``value``; raises :class:`InvalidParameterError`.
 
         Selects take a label or a code; numbers a number (``allowed`` narrows the range to what
-        the device reported); switches a bool.
+        the device reported); switches a bool. ``current`` (the answer to :attr:`read_command`)
+        is required when :attr:`needs_current` is true and ignored otherwise.
         """
         if self.kind is SettingKind.SELECT:
             return self._encode_select(value)

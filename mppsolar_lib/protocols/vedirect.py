@@ -42,7 +42,6 @@ from mppsolar_lib.protocols.base import Protocol, table
 from mppsolar_lib.protocols.command import Command, Kind, Param, query
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
-    PLACEHOLDERS,
     PROBLEM,
     FieldInfo,
     Hints,
@@ -51,6 +50,7 @@ from mppsolar_lib.protocols.fields import (
     Out,
     Spec,
     Str,
+    is_placeholder,
     slugify,
 )
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
@@ -384,7 +384,7 @@ class Bits(Spec):
         try:
             mask = int(token, 16) if token[:2] in ("0x", "0X") else int(token)
         except ValueError:
-            if token in PLACEHOLDERS:
+            if is_placeholder(token):
                 return
             raise self._bad(token, "a bit mask") from None
         out[self.key] = mask
