@@ -84,6 +84,11 @@ def sum8(data: bytes) -> int:
     return sum(data) & 0xFF
 
 
+def sum8_digits(data: bytes) -> bytes:
+    """Return :func:`sum8` as three ASCII digits (PI16/PI17 energy queries: ``QED…`` + ``106``)."""
+    return b"%03d" % (sum(data) & 0xFF)
+
+
 def sum16(data: bytes) -> int:
     """Return the byte sum modulo 65536 (JK "NW" frames, sent high byte first)."""
     return sum(data) & 0xFFFF

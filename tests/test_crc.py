@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from mppsolar_lib.crc import chk8, crc16_xmodem, pi_crc, pi_crc_matches
+from mppsolar_lib.crc import chk8, crc16_xmodem, pi_crc, pi_crc_matches, sum8_digits
 
 from .helpers import xmodem
 
@@ -63,3 +63,9 @@ def test_chk8() -> None:
     assert chk8(b"") == 1
     assert chk8(b"\xff\x01") == 1
     assert chk8(b"PSET") == (sum(b"PSET") & 0xFF) + 1
+
+
+def test_sum8_digits_is_the_three_digit_byte_sum() -> None:
+    """PI16's own example: QED20150620 ends in 106 (618 mod 256)."""
+    assert sum8_digits(b"QED20150620") == b"106"
+    assert sum8_digits(b"") == b"000"

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 import json
 from pathlib import Path
 
+from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.protocols import get_protocol
+from mppsolar_lib.protocols import Kind, get_protocol
 from mppsolar_lib.protocols.detect import (
     Detection,
     Detector,
@@ -279,3 +280,43 @@ def test_every_family_is_detected_into_its_family(protocol: str) -> None:
     assert found.protocol is not None
     family = protocol[:4]
     assert found.protocol.startswith(family) or protocol in ("pi30revo", "pi41", "pi16"), found
+
+
+_ANSWERS = st.one_of(
+    st.none(),
+    st.binary(max_size=40),
+    st.sampled_from(
+        [
+            pi_frame("PI30"),
+            pi_frame("PI41"),
+            pi_frame("PI16"),
+            pi_frame("NAK"),
+            pi_frame("044"),
+            pi_frame("LV6048MAX"),
+            caret_frame("17"),
+            caret_frame("18"),
+            caret_frame("", nak=True),
+            caret_frame("058,010000,99,3,3,2300,2300,04,120"),
+            FWS_ANSWER,
+        ]
+    ),
+)
+
+
+@settings(max_examples=300)
+@given(answers=st.lists(_ANSWERS, min_size=20, max_size=20))
+def test_whatever_comes_back_only_queries_are_sent(answers: list[bytes | None]) -> None:
+    """Any sequence of answers: a bounded number of probes, every one a query, then a result."""
+    detector = Detector()
+    sent = 0
+    while (probe := detector.probe) is not None:
+        definition, _ = get_protocol(probe.protocol).resolve(probe.command)
+        assert definition.kind is Kind.QUERY
+        assert probe.request == get_protocol(probe.protocol).build_request(probe.command) or (
+            probe.label == "QPI without CRC"
+        )
+        detector.feed(answers[sent])
+        sent += 1
+        assert sent < len(answers)
+    assert detector.result is not None
+    assert 0 <= detector.result.confidence <= 1

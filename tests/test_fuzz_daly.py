@@ -8,17 +8,14 @@ random values decode back to those values.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol
+from mppsolar_lib.protocols import get_protocol
+
+from .fuzzing import decode_or_protocol_error, examples, mutate
 
 PROTOCOLS = ("daly", "daly40")
-VECTORS = Path(__file__).parent / "vectors"
 QUERIES = (
     "SOC",
     "cellMinMaxVoltages",
@@ -55,30 +52,8 @@ def frame(data_id: int, data: bytes) -> bytes:
     return body + bytes((sum(body) % 256,))
 
 
-def _examples() -> list[tuple[str, bytes]]:
-    """(command, example answer) of the reference's vectors."""
-    out = []
-    for line in (VECTORS / "daly.jsonl").read_text().splitlines():
-        vector = json.loads(line)
-        if vector["kind"] == "test_response":
-            out.append((vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
-
-
-def decode_or_protocol_error(protocol: str, command: str, data: bytes) -> Result | None:
-    """Decode, accepting only a Result (with real values) or a ProtocolError."""
-    try:
-        result = get_protocol(protocol).decode(command, data)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
+#: (command, example answer) of the reference's vectors, tried on both protocols.
+EXAMPLES = [(command, answer) for _, command, answer in examples(["daly"])]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -107,18 +82,8 @@ def test_any_well_formed_single_frame_decodes(command: str, data: bytes) -> None
 def test_mutated_examples(protocol: str, data: st.DataObject) -> None:
     """Bit flips, truncations, insertions and deletions of the reference's examples."""
     command, example = data.draw(st.sampled_from(EXAMPLES))
-    mutated = bytearray(example)
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    index = data.draw(st.integers(0, len(mutated) - 1))
-    if mutation == "flip":
-        mutated[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        del mutated[index:]
-    elif mutation == "insert":
-        mutated[index:index] = data.draw(st.binary(min_size=1, max_size=14))
-    else:
-        del mutated[index : index + data.draw(st.integers(1, 14))]
-    decode_or_protocol_error(protocol, command, bytes(mutated))
+    mutated = mutate(data, example, max_insert=14, max_delete=14)
+    decode_or_protocol_error(protocol, command, mutated)
 
 
 def voltage_frames(voltages_mv: list[int], frames: int) -> list[bytes]:

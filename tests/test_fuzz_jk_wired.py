@@ -7,46 +7,17 @@ IndexError, struct.error, UnicodeError or anything else.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol
+from mppsolar_lib.protocols import get_protocol
 
+from .fuzzing import decode_or_protocol_error, examples, mutate
 from .jk_frames import jbd_frame, jk_record, nw_frame
 
 FAMILY = ("jk232", "jk485", "jkserial", "jkpb")
-VECTORS = Path(__file__).parent / "vectors"
-
-
-def _examples() -> list[tuple[str, str, bytes]]:
-    out = []
-    for protocol in FAMILY:
-        for line in (VECTORS / f"{protocol}.jsonl").read_text().splitlines():
-            vector = json.loads(line)
-            if vector["kind"] == "test_response" and vector.get("response_hex"):
-                out.append((protocol, vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
+EXAMPLES = examples(FAMILY)
 COMMANDS = [(p, c) for p in FAMILY for c in get_protocol(p).commands]
-
-
-def decode_or_protocol_error(protocol: str, command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result (with well-formed fields) or a ProtocolError."""
-    try:
-        result = get_protocol(protocol).decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
 
 
 def test_examples_cover_every_protocol() -> None:
@@ -67,19 +38,9 @@ def test_random_bytes(protocol: str, command: str, data: bytes) -> None:
 @settings(max_examples=80)
 def test_mutations(protocol: str, command: str, frame: bytes, data: st.DataObject) -> None:
     """Bit flips, truncation, insertion and deletion of a real frame."""
-    mutated = bytearray(frame)
     for _ in range(data.draw(st.integers(1, 4))):
-        kind = data.draw(st.sampled_from(["flip", "cut", "insert", "delete"]))
-        position = data.draw(st.integers(0, max(len(mutated) - 1, 0)))
-        if kind == "flip" and mutated:
-            mutated[position] ^= 1 << data.draw(st.integers(0, 7))
-        elif kind == "cut":
-            del mutated[position:]
-        elif kind == "insert":
-            mutated[position:position] = data.draw(st.binary(min_size=1, max_size=4))
-        elif mutated:
-            del mutated[position]
-    decode_or_protocol_error(protocol, command, bytes(mutated))
+        frame = mutate(data, frame, max_insert=4)
+    decode_or_protocol_error(protocol, command, frame)
 
 
 @given(

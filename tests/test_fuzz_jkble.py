@@ -8,18 +8,14 @@ sums hold.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol
 from mppsolar_lib.protocols.jkble import JkRecordAssembler
 
+from .fuzzing import decode_or_protocol_error, examples, mutate
+
 FAMILY = ("jk02", "jk02_32", "jkv11", "jk04")
-VECTORS = Path(__file__).parent / "vectors"
 HEADERS = (b"\x55\xaa\xeb\x90", b"\xaa\x55\x90\xeb")
 
 
@@ -28,36 +24,13 @@ def checksum(data: bytes) -> int:
     return sum(data) % 256
 
 
-def _examples() -> list[tuple[str, str, bytes]]:
-    out = []
-    for protocol in FAMILY:
-        for line in (VECTORS / f"{protocol}.jsonl").read_text().splitlines():
-            vector = json.loads(line)
-            if vector["kind"] == "test_response" and vector.get("response_hex"):
-                out.append((protocol, vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
+EXAMPLES = examples(FAMILY)
 COMMANDS = [
     (protocol, command)
     for protocol in FAMILY
     for command in ("getInfo", "getCellData", "getSettings", "setChargingOn", "setCellOVP3.65")
     if protocol != "jk04" or not command.startswith("set")
 ]
-
-
-def decode_or_protocol_error(protocol: str, command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result or a ProtocolError."""
-    try:
-        result = get_protocol(protocol).decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
 
 
 def with_sum(body: bytes) -> bytes:
@@ -97,25 +70,14 @@ def test_random_records_with_a_valid_sum(
 @given(data=st.data())
 def test_mutated_examples(protocol: str, data: st.DataObject) -> None:
     """Bit flips, truncations, insertions and deletions of real examples."""
-    examples = [(c, f) for p, c, f in EXAMPLES if p == protocol]
-    command, original = data.draw(st.sampled_from(examples))
-    frame = bytearray(original)
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    if mutation == "flip":
-        index = data.draw(st.integers(0, len(frame) - 1))
-        frame[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        frame = frame[: data.draw(st.integers(0, len(frame) - 1))]
-    elif mutation == "insert":
-        index = data.draw(st.integers(0, len(frame)))
-        frame[index:index] = data.draw(st.binary(min_size=1, max_size=8))
-    else:
-        index = data.draw(st.integers(0, len(frame) - 1))
-        del frame[index]
-    result = decode_or_protocol_error(protocol, command, bytes(frame))
-    if mutation == "flip" and result is not None:
-        # one flipped bit changes the byte sum: only the few frames without a sum survive
-        assert bytes(frame) == original or checksum(bytes(frame[:-1])) == frame[-1]
+    own = [(c, f) for p, c, f in EXAMPLES if p == protocol]
+    command, original = data.draw(st.sampled_from(own))
+    frame = mutate(data, original)
+    result = decode_or_protocol_error(protocol, command, frame)
+    if len(frame) == len(original) and result is not None:
+        # only a bit flip keeps the length, and one flipped bit changes the byte sum: only the
+        # few frames without a sum survive
+        assert frame == original or checksum(frame[:-1]) == frame[-1]
 
 
 # -- assembler ----------------------------------------------------------------------------------

@@ -7,19 +7,17 @@ accepted names a real date and carries the correct byte-sum check.
 from __future__ import annotations
 
 from datetime import datetime
-import json
-from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import InvalidParameterError, ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol
+from mppsolar_lib.errors import InvalidParameterError
+from mppsolar_lib.protocols import get_protocol
 
+from .fuzzing import decode_or_protocol_error, mutate, response_vectors
 from .helpers import pi_frame
 
 PROTO = get_protocol("pi16")
-VECTORS = Path(__file__).parent / "vectors" / "pi16.jsonl"
 #: A valid command string for each command of the table.
 COMMANDS = {
     "QEY": "QEY2015",
@@ -28,38 +26,11 @@ COMMANDS = {
     "QEH": "QEH2015062010",
 }
 COMMAND_TEXTS = [COMMANDS.get(name, name) for name in PROTO.commands]
-
-
-def _examples() -> list[tuple[str, bytes]]:
-    out = []
-    for line in VECTORS.read_text().splitlines():
-        vector = json.loads(line)
-        if vector["kind"] == "test_response" and vector.get("response_hex"):
-            command = vector["command"]
-            # The reference's QED example date is not a date; keep its frame under a real one.
-            out.append(
-                (
-                    COMMANDS.get(vector["command_key"], command),
-                    bytes.fromhex(vector["response_hex"]),
-                )
-            )
-    return out
-
-
-EXAMPLES = _examples()
-
-
-def decode_or_protocol_error(command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result or a ProtocolError."""
-    try:
-        result = PROTO.decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
+# The reference's QED example date is not a date; keep its frame under a real one.
+EXAMPLES = [
+    (COMMANDS.get(vector["command_key"], vector["command"]), bytes.fromhex(vector["response_hex"]))
+    for vector in response_vectors("pi16")
+]
 
 
 def test_every_command_has_an_example() -> None:
@@ -71,20 +42,8 @@ def test_every_command_has_an_example() -> None:
 @given(data=st.data())
 def test_mutated_examples(data: st.DataObject) -> None:
     """Bit flips, truncations, insertions and deletions of the reference's examples."""
-    command, original = data.draw(st.sampled_from(EXAMPLES))
-    frame = bytearray(original)
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    if mutation == "flip":
-        index = data.draw(st.integers(0, len(frame) - 1))
-        frame[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        frame = frame[: data.draw(st.integers(0, len(frame)))]
-    elif mutation == "insert":
-        index = data.draw(st.integers(0, len(frame)))
-        frame[index:index] = data.draw(st.binary(min_size=1, max_size=8))
-    else:
-        del frame[data.draw(st.integers(0, len(frame) - 1))]
-    decode_or_protocol_error(command, bytes(frame))
+    command, frame = data.draw(st.sampled_from(EXAMPLES))
+    decode_or_protocol_error("pi16", command, mutate(data, frame))
 
 
 @pytest.mark.parametrize("command", COMMAND_TEXTS)
@@ -92,7 +51,7 @@ def test_mutated_examples(data: st.DataObject) -> None:
 @given(payload=st.binary(max_size=160))
 def test_garbage_with_valid_crc(command: str, payload: bytes) -> None:
     """Arbitrary payloads wrapped in a correct frame and CRC."""
-    decode_or_protocol_error(command, pi_frame(payload))
+    decode_or_protocol_error("pi16", command, pi_frame(payload))
 
 
 _TOKEN = st.one_of(
@@ -108,14 +67,14 @@ _TOKEN = st.one_of(
 @given(tokens=st.lists(_TOKEN, max_size=30))
 def test_plausible_token_soup(command: str, tokens: list[str]) -> None:
     """Space-separated plausible tokens of any count, in a valid frame."""
-    decode_or_protocol_error(command, pi_frame(" ".join(tokens).encode("utf-8")))
+    decode_or_protocol_error("pi16", command, pi_frame(" ".join(tokens).encode("utf-8")))
 
 
 @given(st.binary(max_size=200))
 def test_random_bytes(frame: bytes) -> None:
     """Random bytes as the answer to each kind of query."""
     for command in ("QPIGS", "QED20150620", "QVFW"):
-        decode_or_protocol_error(command, frame)
+        decode_or_protocol_error("pi16", command, frame)
 
 
 _PERIODS = {"QEY": "%Y", "QEM": "%Y%m", "QED": "%Y%m%d", "QEH": "%Y%m%d%H"}

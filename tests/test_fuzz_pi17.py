@@ -8,20 +8,17 @@ InvalidParameterError / UnknownCommandError.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import InvalidParameterError, ProtocolError, UnknownCommandError
-from mppsolar_lib.protocols import Result, get_protocol
+from mppsolar_lib.errors import InvalidParameterError, UnknownCommandError
+from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.command import Kind
 
+from .fuzzing import decode_or_protocol_error, example_commands, example_frames, examples, mutate
 from .helpers import xmodem
 
 FAMILY = ("pi17", "pi17infini", "pi17m058")
-VECTORS = Path(__file__).parent / "vectors"
 
 
 def answer(payload: bytes) -> bytes:
@@ -30,23 +27,8 @@ def answer(payload: bytes) -> bytes:
     return head + xmodem(head).to_bytes(2, "big") + b"\r"
 
 
-def _examples() -> list[tuple[str, str, bytes]]:
-    """(protocol, command, example frame) for every example answer of the family."""
-    out = []
-    for protocol in FAMILY:
-        for line in (VECTORS / f"{protocol}.jsonl").read_text().splitlines():
-            vector = json.loads(line)
-            if vector["kind"] == "test_response" and vector.get("response_hex"):
-                out.append((protocol, vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
-COMMANDS = [
-    (protocol, text)
-    for protocol in FAMILY
-    for text in sorted({c for p, c, _ in EXAMPLES if p == protocol})
-]
+EXAMPLES = examples(FAMILY)
+COMMANDS = example_commands(EXAMPLES)
 #: A valid period for each energy query.
 PERIODS = {"EY": "2024", "EM": "202401", "ED": "20240115", "EH": "2024011512"}
 QUERIES = [
@@ -55,19 +37,6 @@ QUERIES = [
     for command in get_protocol(protocol).list_commands()
     if command.kind is Kind.QUERY
 ]
-
-
-def decode_or_protocol_error(protocol: str, command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result or a ProtocolError; check the fields' shape."""
-    try:
-        result = get_protocol(protocol).decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
 
 
 def test_the_family_has_examples() -> None:
@@ -83,20 +52,8 @@ def test_the_family_has_examples() -> None:
 @given(data=st.data())
 def test_mutated_examples(protocol: str, command: str, data: st.DataObject) -> None:
     """Bit flips, truncations, insertions and deletions of real examples."""
-    frames = [f for p, c, f in EXAMPLES if p == protocol and c == command]
-    frame = bytearray(data.draw(st.sampled_from(frames)))
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    if mutation == "flip":
-        index = data.draw(st.integers(0, len(frame) - 1))
-        frame[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        frame = frame[: data.draw(st.integers(0, len(frame)))]
-    elif mutation == "insert":
-        index = data.draw(st.integers(0, len(frame)))
-        frame[index:index] = data.draw(st.binary(min_size=1, max_size=8))
-    else:
-        del frame[data.draw(st.integers(0, len(frame) - 1))]
-    decode_or_protocol_error(protocol, command, bytes(frame))
+    frame = data.draw(st.sampled_from(example_frames(EXAMPLES, protocol, command)))
+    decode_or_protocol_error(protocol, command, mutate(data, frame))
 
 
 @pytest.mark.parametrize(("protocol", "command"), QUERIES)

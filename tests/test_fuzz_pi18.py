@@ -8,20 +8,17 @@ valid parameter keep their length field and CRC.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import InvalidParameterError, ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol
+from mppsolar_lib.errors import InvalidParameterError
+from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.command import Kind
 
+from .fuzzing import decode_or_protocol_error, example_frames, examples, mutate
 from .helpers import pi_crc_bytes, xmodem
 
 FAMILY = ("pi18", "pi18sv", "pi18lvx")
-VECTORS = Path(__file__).parent / "vectors"
 ANSWERS = (b"^1\x0b\xc2\r", b"^0\x1b\xe3\r")
 
 
@@ -31,18 +28,7 @@ def caret_answer(payload: bytes) -> bytes:
     return body + pi_crc_bytes(body) + b"\r"
 
 
-def _examples() -> list[tuple[str, str, bytes]]:
-    """(protocol, command, frame) for every example answer of the family, and ^1/^0."""
-    out = []
-    for protocol in FAMILY:
-        for line in (VECTORS / f"{protocol}.jsonl").read_text().splitlines():
-            vector = json.loads(line)
-            if vector["kind"] == "test_response" and vector.get("response_hex"):
-                out.append((protocol, vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
+EXAMPLES = examples(FAMILY)
 #: One command string per command of each protocol (parameterised ones with a valid example).
 SAMPLE_PARAMS = {
     "EY": "2024",
@@ -70,19 +56,6 @@ COMMANDS = [
 ]
 
 
-def decode_or_protocol_error(protocol: str, command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result (with well-formed fields) or a ProtocolError."""
-    try:
-        result = get_protocol(protocol).decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
-
-
 def test_the_family_has_examples_and_every_command_a_sample() -> None:
     """The fuzzers below have material; every command has a buildable sample."""
     assert len(EXAMPLES) > 100
@@ -95,20 +68,9 @@ def test_the_family_has_examples_and_every_command_a_sample() -> None:
 @given(data=st.data())
 def test_mutated_answers(protocol: str, command: str, data: st.DataObject) -> None:
     """Bit flips, truncations, insertions and deletions of example and ACK/NAK answers."""
-    own = [f for p, c, f in EXAMPLES if p == protocol and c == command]
-    frame = bytearray(data.draw(st.sampled_from([*own, *ANSWERS])))
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    if mutation == "flip":
-        index = data.draw(st.integers(0, len(frame) - 1))
-        frame[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        frame = frame[: data.draw(st.integers(0, len(frame)))]
-    elif mutation == "insert":
-        index = data.draw(st.integers(0, len(frame)))
-        frame[index:index] = data.draw(st.binary(min_size=1, max_size=8))
-    else:
-        del frame[data.draw(st.integers(0, len(frame) - 1))]
-    decode_or_protocol_error(protocol, command, bytes(frame))
+    own = example_frames(EXAMPLES, protocol, command)
+    frame = data.draw(st.sampled_from([*own, *ANSWERS]))
+    decode_or_protocol_error(protocol, command, mutate(data, frame))
 
 
 @pytest.mark.parametrize(("protocol", "command"), COMMANDS)

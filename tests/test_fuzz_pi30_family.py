@@ -1,20 +1,17 @@
 """Property-based robustness of every PI30-family command.
 
-Random and mutated frames (bit flips, truncation, insertion, garbage with a valid CRC) either
-decode or raise ProtocolError — never IndexError, ValueError, UnicodeError or anything else.
+Random and mutated frames (bit flips, truncation, insertion, deletion, garbage with a valid CRC)
+either decode or raise ProtocolError — never IndexError, ValueError, UnicodeError or anything else.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 import pytest
 
-from mppsolar_lib.errors import ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol, list_protocols
+from mppsolar_lib.protocols import list_protocols
 
+from .fuzzing import decode_or_protocol_error, example_commands, example_frames, examples, mutate
 from .helpers import pi_frame
 
 FAMILY = [
@@ -22,40 +19,8 @@ FAMILY = [
     for p in ("pi30", "pi30max", "pi30m044", "pi30m045", "pi30mst", "pi30revo", "pi41")
     if p in list_protocols()
 ]
-VECTORS = Path(__file__).parent / "vectors"
-
-
-def _examples() -> list[tuple[str, str, bytes]]:
-    """(protocol, command, example frame) for every decodable example of the family."""
-    out = []
-    for protocol in FAMILY:
-        path = VECTORS / f"{protocol}.jsonl"
-        for line in path.read_text().splitlines():
-            vector = json.loads(line)
-            if vector["kind"] == "test_response" and vector.get("response_hex"):
-                out.append((protocol, vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
-COMMANDS = [
-    (protocol, text)
-    for protocol in FAMILY
-    for text in sorted({c for p, c, _ in EXAMPLES if p == protocol})
-]
-
-
-def decode_or_protocol_error(protocol: str, command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result or a ProtocolError."""
-    try:
-        result = get_protocol(protocol).decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
+EXAMPLES = examples(FAMILY)
+COMMANDS = example_commands(EXAMPLES)
 
 
 def test_the_family_has_examples() -> None:
@@ -68,22 +33,9 @@ def test_the_family_has_examples() -> None:
 @settings(max_examples=25)
 @given(data=st.data())
 def test_mutated_examples(protocol: str, command: str, data: st.DataObject) -> None:
-    """Bit flips, truncations and insertions of real examples."""
-    frames = [f for p, c, f in EXAMPLES if p == protocol and c == command]
-    frame = bytearray(data.draw(st.sampled_from(frames)))
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    if mutation == "flip" and frame:
-        index = data.draw(st.integers(0, len(frame) - 1))
-        frame[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        frame = frame[: data.draw(st.integers(0, len(frame)))]
-    elif mutation == "insert":
-        index = data.draw(st.integers(0, len(frame)))
-        frame[index:index] = data.draw(st.binary(min_size=1, max_size=8))
-    elif frame:
-        index = data.draw(st.integers(0, len(frame) - 1))
-        del frame[index]
-    decode_or_protocol_error(protocol, command, bytes(frame))
+    """Bit flips, truncations, insertions and deletions of real examples."""
+    frame = data.draw(st.sampled_from(example_frames(EXAMPLES, protocol, command)))
+    decode_or_protocol_error(protocol, command, mutate(data, frame))
 
 
 @pytest.mark.parametrize(("protocol", "command"), COMMANDS)

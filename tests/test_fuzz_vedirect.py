@@ -7,17 +7,11 @@ bytes give blocks or nothing; decoding anything gives a Result or a ProtocolErro
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from hypothesis import given, settings, strategies as st
 
-from mppsolar_lib.errors import ProtocolError
-from mppsolar_lib.protocols import Result, get_protocol
 from mppsolar_lib.protocols.vedirect import TextBlock, VeDirectTextParser
 
-PROTO = get_protocol("ved")
-VECTORS = Path(__file__).parent / "vectors" / "ved.jsonl"
+from .fuzzing import decode_or_protocol_error, examples, mutate
 
 
 def text_block(records: list[tuple[str, str]]) -> bytes:
@@ -138,66 +132,32 @@ def test_shuffled_syntax_gives_the_same_result_whatever_the_chunking(
     )
 
 
-def _examples() -> list[tuple[str, bytes]]:
-    out = []
-    for line in VECTORS.read_text().splitlines():
-        vector = json.loads(line)
-        if vector["kind"] == "test_response" and vector.get("response_hex"):
-            out.append((vector["command"], bytes.fromhex(vector["response_hex"])))
-    return out
-
-
-EXAMPLES = _examples()
-
-
-def decode_or_protocol_error(command: str, frame: bytes) -> Result | None:
-    """Decode, accepting only a Result or a ProtocolError."""
-    try:
-        result = PROTO.decode(command, frame)
-    except ProtocolError:
-        return None
-    assert isinstance(result, Result)
-    for key, field in result.fields.items():
-        assert key == field.key
-        assert field.value is not None
-    return result
+EXAMPLES = examples(["ved"])
 
 
 @settings(max_examples=200)
 @given(data=st.data())
 def test_mutated_examples(data: st.DataObject) -> None:
     """Bit flips, truncations, insertions and deletions of the reference's examples."""
-    command, original = data.draw(st.sampled_from(EXAMPLES))
-    frame = bytearray(original)
-    mutation = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]))
-    if mutation == "flip":
-        index = data.draw(st.integers(0, len(frame) - 1))
-        frame[index] ^= 1 << data.draw(st.integers(0, 7))
-    elif mutation == "truncate":
-        frame = frame[: data.draw(st.integers(0, len(frame)))]
-    elif mutation == "insert":
-        index = data.draw(st.integers(0, len(frame)))
-        frame[index:index] = data.draw(st.binary(min_size=1, max_size=8))
-    else:
-        del frame[data.draw(st.integers(0, len(frame) - 1))]
-    decode_or_protocol_error(command, bytes(frame))
+    protocol, command, frame = data.draw(st.sampled_from(EXAMPLES))
+    decode_or_protocol_error(protocol, command, mutate(data, frame))
 
 
 @given(st.binary(max_size=300))
 def test_random_bytes_for_every_command(frame: bytes) -> None:
     """Random bytes as the answer to text mode and to each kind of HEX command."""
     for command in ("vedtext", "batteryCapacity", "consumedAh", "setChargedVoltage14.4"):
-        decode_or_protocol_error(command, frame)
+        decode_or_protocol_error("ved", command, frame)
 
 
 @given(records=BLOCK)
 def test_any_valid_block_decodes_or_is_refused_cleanly(records: list[tuple[str, str]]) -> None:
     """Known labels with arbitrary values: decoded, or a FrameError naming the field."""
-    decode_or_protocol_error("vedtext", text_block(records))
+    decode_or_protocol_error("ved", "vedtext", text_block(records))
 
 
 @given(nibble=st.integers(0, 15), payload=st.binary(max_size=12))
 def test_any_valid_hex_frame_decodes_or_is_refused_cleanly(nibble: int, payload: bytes) -> None:
     """Well-formed HEX frames of any command and length, as answers to a get and a set."""
     for command in ("batteryCapacity", "setBatteryCapacity100", "stateOfCharge"):
-        decode_or_protocol_error(command, hex_frame(nibble, payload))
+        decode_or_protocol_error("ved", command, hex_frame(nibble, payload))

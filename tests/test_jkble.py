@@ -207,6 +207,13 @@ def test_device_info_text_in_utf8_is_read() -> None:
     assert result["user_data"] == "\ufffd\ufffdok"
 
 
+@pytest.mark.parametrize(("offset", "raw"), [(6, b"JK-B\xd0\x41"), (22, b"4.\xff"), (86, b"\x80")])
+def test_device_info_factory_texts_must_be_ascii(offset: int, raw: bytes) -> None:
+    """Model, versions, serial number: a byte outside ASCII means a broken record."""
+    with pytest.raises(FrameError, match="cannot decode"):
+        get_protocol("jk02_32").decode("getInfo", record(3, {offset: raw}))
+
+
 # -- cell data ----------------------------------------------------------------------------------
 
 
@@ -287,6 +294,42 @@ def test_jk02_32_cell_data() -> None:
     assert result["cycle_count"] == 14
     assert result["precharging"] is False
     assert "current_balancer" not in result
+
+
+def test_jk02_32_fields_past_byte_200() -> None:
+    """JK02_32S only (esphome-jk-bms): heating, probes 3-5, charge status, dry contacts."""
+    values = {
+        70: u32(0x0F),
+        215: b"\x01",
+        254: u16(251),
+        256: u16(-2000),  # probe 4 not fitted
+        258: u16(-52),
+        280: b"\x02",
+        281: b"\x04",
+    }
+    result = get_protocol("jk02_32").decode("getCellData", record(2, values))
+    assert result["heating"] is True
+    assert (result["battery_t5"], result["battery_t3"]) == (25.1, -5.2)
+    assert "battery_t4" not in result
+    assert result["charge_status"] == "Float"
+    assert (result["dry1_active"], result["dry2_active"]) == (False, True)
+    assert "heating" not in get_protocol("jk02").decode("getCellData", record(2, {}))
+
+
+@pytest.mark.parametrize(
+    ("protocol", "offset", "mask_at"), [("jk02", 114, 54), ("jk02_32", 146, 70)]
+)
+def test_wire_resistance_warnings_per_enabled_cell(
+    protocol: str, offset: int, mask_at: int
+) -> None:
+    """One problem flag per cell up to the highest enabled one; the raw word stays (hidden)."""
+    values = {mask_at: u32(0b1011), offset: u32(0b1000)}
+    result = get_protocol(protocol).decode("getCellData", record(2, values))
+    flags = {k: v for k, v in result.items() if k.startswith("wire_resistance_warning_cell")}
+    assert flags == {f"wire_resistance_warning_cell0{i}": i == 4 for i in range(1, 5)}
+    assert result["wire_resistance_warning"] == "08000000"
+    assert result.fields["wire_resistance_warning_cell04"].hints.device_class == "problem"
+    assert result["voltage_cell05"] == 0.0  # every position still reported on Bluetooth
 
 
 def test_jkv11_reads_the_32_cell_layout_and_keeps_the_reference_keys() -> None:
@@ -410,6 +453,19 @@ def test_jk02_32_settings_record() -> None:
     assert result["wire_resistance_01"] == 0.005
     assert result["wire_resistance_32"] == 0.009
     assert result["cell_ovp"] == 3.65
+    assert "smart_sleep" not in get_protocol("jk02").decode("getSettings", record(1, values))
+
+
+def test_jk02_32_settings_controls() -> None:
+    """Bytes 282-283: control bits (bit 3, the port switch, is not reported); 286: sleep hours."""
+    values = {282: u16(0b10_0101_0001), 286: b"\x18"}
+    result = get_protocol("jk02_32").decode("getSettings", record(1, values))
+    assert result["heating_enabled"] is True
+    assert result["display_always_on"] is True
+    assert result["smart_sleep"] is True
+    assert result["charging_float_mode"] is True
+    assert (result["gps_heartbeat"], result["timed_stored_data"]) == (False, False)
+    assert result["smart_sleep_time"] == 24
 
 
 def test_jk04_settings_record() -> None:
@@ -609,6 +665,15 @@ def test_layout_from_the_cell_record(protocol: str, index: int) -> None:
     assembler = JkRecordAssembler()
     assembler.feed(record(3, {30: b"10.07"}) + frame)
     assert assembler.protocol_id == protocol
+
+
+def test_info_record_with_a_broken_version_tells_no_layout() -> None:
+    """A version that is no ASCII text is ignored; the record is still passed on."""
+    assembler = JkRecordAssembler()
+    broken = record(3, {22: b"3.0", 30: b"\xff11.XW"})
+    assert assembler.feed(broken) == [JkRecord(broken)]
+    assert (assembler.software_version, assembler.hardware_version) == (None, None)
+    assert assembler.protocol_id is None
 
 
 def test_layout_unknown() -> None:

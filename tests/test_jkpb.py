@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mppsolar_lib.errors import CRCError, FrameError, TruncatedFrameError
-from mppsolar_lib.protocols import get_protocol
+from mppsolar_lib.protocols import get_protocol, jk02, jkble
 
 from .jk_frames import jk_record, le, modbus_crc
 
@@ -54,12 +54,52 @@ def test_device_info() -> None:
     assert result["manufacturing_date"] == "240510"
     assert result["device_name"] == "ATR BMS"
     assert result["power_on_times"] == 452
-    assert result["uptime"] == 13503301
+    # 13503301 s, shown as the Bluetooth protocols show it
+    assert result["up_time"] == "156D6H55M1S"
     assert "1234" not in result.values()
     assert "4096" not in result.values()
-    assert "user_data" not in result  # empty text gives no field
+    assert not jkble.PASSCODES & set(result)
+    assert result["user_data"] == ""  # empty texts are kept, as on Bluetooth
     assert result["response"] == DEVICE_INFO.hex()
     assert result.fields["response"].hints.enabled_default is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("Dach Süd 电池".encode(), "Dach Süd 电池"),  # UTF-8, as the JK app writes it
+        ("Café Nord".encode("latin-1"), "Caf\ufffd Nord"),  # the odd byte replaced, not fatal
+        ("电池组一二三".encode()[:16], "电池组一二\ufffd"),  # cut inside the last character
+    ],
+)
+def test_user_set_names_need_not_be_ascii(raw: bytes, name: str) -> None:
+    """JK lets users name the pack: a non-ASCII name or user data loses no record."""
+    frame = jk_record(3, {6: b"JK_PB2A16S15P", 30: b"15.10", 46: raw, 102: raw}, register=0x161C)
+    result = JKPB.decode("getBalancerData", frame)
+    assert (result["device_name"], result["user_data"]) == (name, name)
+    assert result["device_model"] == "JK_PB2A16S15P"
+
+
+@pytest.mark.parametrize(("offset", "field"), [(6, "Device Model"), (30, "Software Version")])
+def test_factory_texts_stay_ascii(offset: int, field: str) -> None:
+    """Model, versions, date and serial number come from the factory: other bytes are damage."""
+    frame = jk_record(3, {offset: "Süd".encode()})
+    with pytest.raises(FrameError, match="cannot decode"):
+        JKPB.decode("getBalancerData", frame)
+
+
+def test_layouts_are_the_bluetooth_ones() -> None:
+    """One definition per record: the jk02_32 layouts' specs, plus jkpb's response and label."""
+    commands = JKPB.commands
+    for name, layout in (
+        ("getCellData", jk02.cell_fields(32)),
+        ("getAdditionalInfo", jk02.settings_fields(32)),
+        ("getBalancerData", jkble.DEVICE_INFO_FIELDS),
+    ):
+        ours = {spec.key for spec in commands[name].fields}
+        assert ours - {spec.key for spec in layout} == {"response"}, name
+        assert {spec.key for spec in layout} - ours <= jkble.PASSCODES, name
+    assert commands["getBalancerData"].fields[4] is jkble.DEVICE_INFO_FIELDS[3]
 
 
 def test_cell_data() -> None:
@@ -73,12 +113,16 @@ def test_cell_data() -> None:
     assert result["resistance_cell08"] == 0.102
     assert "resistance_cell09" not in result
     assert (result["min_cell_voltage"], result["max_cell_voltage"]) == (3.356, 3.357)
+    assert (result["min_voltage_cell"], result["max_voltage_cell"]) == (4, 1)
+    assert result["cell_count"] == 8
     assert result["delta_cell_voltage"] == 0.001
+    assert result["average_cell_voltage"] == 3.357
     assert result["battery_voltage"] == 26.852
     assert result["battery_current"] == 17.841
     assert result["battery_power"] == 479.072
     assert result["battery_power"] == pytest.approx(26.852 * 17.841, abs=0.01)
     assert (result["mos_temp"], result["battery_t1"], result["battery_t2"]) == (30.0, 29.6, 29.4)
+    assert (result["battery_t3"], result["battery_t4"], result["battery_t5"]) == (28.6, 28.6, 30.0)
     assert result["percent_remain"] == 88
     assert result["capacity_remain"] == 193.465
     assert result["nominal_capacity"] == 220.0
@@ -86,7 +130,15 @@ def test_cell_data() -> None:
     assert result["state_of_health"] == 100
     assert (result["charging"], result["discharging"]) == (True, True)
     assert result["balancing_action"] == "Off"
+    assert (result["balancing"], result["precharging"], result["heating"]) == (False,) * 3
+    assert result["charge_status"] == "Bulk"
+    assert (result["dry1_active"], result["dry2_active"]) == (False, False)
     assert result["cell_overvoltage"] is False
+    assert result["battery_pack_undervoltage"] is False
+    assert result["mosfet_overtemperature"] is False
+    assert result["wire_resistance_warning_cell08"] is False
+    assert "wire_resistance_warning_cell09" not in result
+    assert result["time"] == "156D6H55M54S"
     fields = result.fields
     assert (fields["battery_current"].unit, fields["resistance_cell01"].unit) == ("A", "Ω")
     assert fields["percent_remain"].hints.device_class == "battery"
@@ -104,10 +156,11 @@ def test_settings() -> None:
     assert result["cell_count"] == 8
     assert (result["soc_100_voltage"], result["soc_0_voltage"]) == (3.499, 2.7)
     assert result["nominal_battery_capacity"] == 220.0
-    assert (result["charge_switch"], result["balancer_switch"]) == (True, True)
-    assert "wire_resistance_cell09" not in result
-    assert result["wire_resistance_cell08"] == 0.0
-    assert result["display_always_on"] is True
+    assert (result["charge_switch"], result["balancer_switch"]) == ("enabled", "enabled")
+    assert "wire_resistance_09" not in result  # only the 8 cells of the pack
+    assert result["wire_resistance_08"] == 0.0
+    assert (result["display_always_on"], result["heating_enabled"]) == (True, False)
+    assert result["smart_sleep_time"] == 24
     assert result.fields["cell_ovp"].hints.entity_category == "diagnostic"
 
 
@@ -118,6 +171,14 @@ def test_records_decode_by_their_type_whatever_the_command() -> None:
     assert result["record_type"] == "Cell data"
     assert result.fields["voltage_cell01"].name == "Voltage_Cell01"
     assert result.fields["battery_current"].unit == "A"
+
+
+def test_empty_cell_mask_reports_every_position() -> None:
+    """A mask of 0 says nothing about the pack: all 32 positions, like the Bluetooth layouts."""
+    result = JKPB.decode("getCellData", jk_record(2, {6: le(3300, 2)}))
+    assert result["voltage_cell32"] == 0.0
+    assert "cell_count" not in result
+    assert (result["min_cell_voltage"], result["max_cell_voltage"]) == (3.3, 3.3)
 
 
 def test_record_without_modbus_response() -> None:

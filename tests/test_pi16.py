@@ -114,7 +114,7 @@ def test_byte_sum_keeps_three_digits_with_leading_zeros() -> None:
         ("QED20230229", "not a real date"),
         ("QED12345678", "YYYYMMDD"),
         ("QEH2015062024", "YYYYMMDDHH"),
-        ("QEH2015023010", "not a real date and hour"),
+        ("QEH2015023010", "not a real date or time; use a real date and hour"),
         ("QEM201513", "YYYYMM"),
         ("QEY1999", "YYYY"),
         ("QED2015062", "YYYYMMDD"),

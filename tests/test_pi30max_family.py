@@ -166,8 +166,10 @@ def test_qsid_reads_the_declared_length() -> None:
     """QSID starts with the serial number's length; the padding after it is dropped."""
     result = MAX.decode("QSID", frame("1696123456789012345600000"))
     assert result["serial_number"] == "9612345678901234"
-    with pytest.raises(FrameError):
+    with pytest.raises(FrameError, match="then 20 characters"):
         MAX.decode("QSID", frame("20123"))
+    with pytest.raises(FrameError, match="a two-digit length"):
+        MAX.decode("QSID", frame("x6123456"))
 
 
 def test_energy_counters_in_wh_with_their_period() -> None:

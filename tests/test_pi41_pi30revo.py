@@ -15,7 +15,7 @@ from mppsolar_lib.errors import (
 )
 from mppsolar_lib.protocols import Kind, get_protocol, list_protocols
 from mppsolar_lib.protocols.pi30 import PI30
-from mppsolar_lib.protocols.pi30revo import PI30REVO, pset_command
+from mppsolar_lib.protocols.pi30revo import PI30REVO, SETTINGS_DIGITS, SWITCH_DIGITS, pset_command
 from mppsolar_lib.protocols.pi41 import PI41
 
 from .helpers import pi_frame, pi_request
@@ -255,6 +255,26 @@ def test_pqse_decodes_configuration_with_check_byte() -> None:
     # The same answer with a CRC is accepted too.
     crc = REVO.decode("PQSE", pi_frame("000100 56.0 54.0 44.0 42.0 030 010 2018 06 01 20 00 00 00"))
     assert crc["work_mode"] == "Utility Priority"
+
+
+def test_pqse_switch_digits_keep_the_three_phase_id() -> None:
+    """The switch digits after the clock: labelled switches, then the three-phase ID as sent."""
+    result = REVO.decode(
+        "PQSE", chk_frame("000100 56.0 54.0 44.0 42.0 030 010 2018 06 01 20 00 11013 00")
+    )
+    assert (result["buzzer"], result["grid"]) == ("Disabled", "Connected")
+    assert result["single_phase_parallel"] == "Disabled"
+    assert result["three_phase_parallel"] == "Enabled"
+    assert result["three_phase_id"] == "3"
+
+
+def test_setting_digits_take_labels_or_codes() -> None:
+    """A settings digit is given as its label or as the digit itself; an unknown key is a bug."""
+    assert SETTINGS_DIGITS.code("work_mode", "Battery Priority") == "2"
+    assert SETTINGS_DIGITS.code("work_mode", 2) == "2"
+    assert SWITCH_DIGITS.code("three_phase_id", 5) == "5"
+    with pytest.raises(KeyError):
+        SWITCH_DIGITS.code("work_mode", 0)
 
 
 def test_qall_decodes_and_refuses_a_wrong_check() -> None:

@@ -7,7 +7,17 @@ import pytest
 from mppsolar_lib.errors import FrameError, InvalidParameterError, ProtocolError
 from mppsolar_lib.protocols import Field, Hints, get_protocol
 from mppsolar_lib.protocols.base import Protocol, table
-from mppsolar_lib.protocols.command import Command, Number, Param, Pattern, query
+from mppsolar_lib.protocols.command import (
+    Choice,
+    Command,
+    Date,
+    Number,
+    Param,
+    Parts,
+    Pattern,
+    codes,
+    query,
+)
 from mppsolar_lib.protocols.fields import Custom, Float, Int, Out, Result, Spec
 from mppsolar_lib.protocols.settings import Setting, SettingKind
 from mppsolar_lib.protocols.voltronic import VoltronicProtocol
@@ -76,6 +86,74 @@ def test_number_param_formats_ranges_steps_and_extras() -> None:
     assert param.describe() == "40–60 V in steps of 0.5, written as 'dd.d' (or 00.0)"
     Number("ddd", 0, 999).validate("123")
     assert Pattern(r"\d", "a digit").describe() == "a digit"
+
+
+def test_parts_param_checks_count_then_each_part() -> None:
+    """Parts counts the values, then checks each by its own param and names the one at fault."""
+    param = Parts(("unit", Number("d", 0, 9, 1)), ("mode", Choice(codes(("off", "on")))))
+    param.validate("3,1")
+    assert param.split("3,1") == ["3", "1"]
+    assert param.describe() == (
+        "unit: 0–9 in steps of 1, written as 'd'; then mode: 0 (off), 1 (on)"
+    )
+    with pytest.raises(InvalidParameterError, match="expected 2 values separated by commas, got 1"):
+        param.validate("3")
+    with pytest.raises(InvalidParameterError, match="got 0; use unit: 0–9"):
+        param.validate("")
+    with pytest.raises(InvalidParameterError, match=r"^mode: '2' is not allowed; use 0 \(off\)"):
+        param.validate("3,2")
+
+
+def test_parts_param_optional_parts_and_other_separators() -> None:
+    """Trailing parts may be optional; values may be split on spaces, or be one character each."""
+    digits = Parts(("a", Choice(codes("xy"))), ("b", Choice(codes("xyz"))), sep="")
+    digits.validate("12")
+    assert digits.split("12") == ["1", "2"]
+    with pytest.raises(InvalidParameterError, match="expected 2 characters, got 3"):
+        digits.validate("123")
+    with pytest.raises(InvalidParameterError, match="^b: '3' is not allowed"):
+        digits.validate("13")
+    spaced = Parts(("volts", Number("dd.d", 10, 64)), ("digits", digits), sep=" ", required=1)
+    spaced.validate("56.3")
+    spaced.validate("56.3 01")
+    assert spaced.describe().startswith("volts: 10–64, written as 'dd.d'; then [digits]: a: 0 (x)")
+    with pytest.raises(
+        InvalidParameterError, match="expected 1–2 values separated by single spaces"
+    ):
+        spaced.validate("56.3 01 1")
+    with pytest.raises(InvalidParameterError, match="^digits: b: '7' is not allowed"):
+        spaced.validate("56.3 07")
+    piped = Parts(("a", Number("d", 0, 9)), ("b", Number("d", 0, 9)), sep="|")
+    piped.validate("1|2")
+    with pytest.raises(InvalidParameterError, match="expected 2 values separated by '\\|', got 1"):
+        piped.validate("12")
+
+
+def test_date_param_checks_shape_then_calendar() -> None:
+    """Date refuses a wrong shape as Pattern does, then a day the calendar does not have."""
+    param = Date(r"20\d\d\d\d\d\d", "%Y%m%d", "a date as YYYYMMDD")
+    param.validate("20240229")
+    assert (param.describe(), param.fmt) == ("a date as YYYYMMDD", "%Y%m%d")
+    with pytest.raises(InvalidParameterError, match="'2024022' is not allowed; use a date as"):
+        param.validate("2024022")
+    with pytest.raises(InvalidParameterError, match="not a real date or time; use a date as"):
+        param.validate("20230229")
+    with pytest.raises(InvalidParameterError, match="not a real date or time"):
+        Date(r"\d{12}", "%y%m%d%H%M%S", "YYMMDDHHMMSS").validate("240115240000")
+
+
+def test_codes_number_labels_by_position() -> None:
+    """codes() gives each label its index as the code."""
+    assert codes(("AGM", "Flooded")) == {"0": "AGM", "1": "Flooded"}
+    assert codes(()) == {}
+
+
+def test_command_spec_names_a_missing_field() -> None:
+    """Command.spec raises KeyError naming the command for a key it does not have."""
+    command = query("Q", "q", Int("Value"))
+    assert command.spec("value").name == "Value"
+    with pytest.raises(KeyError, match="Q has no field 'other'"):
+        command.spec("other")
 
 
 def test_abstract_pieces_must_be_implemented() -> None:

@@ -318,7 +318,7 @@ class Text(BinSpec):
         self.errors = errors
 
     def read(self, record: bytes, out: Out) -> None:
-        """Cut at the first NUL; bytes that are not ASCII are a frame error, not mojibake."""
+        """Cut at the first NUL and decode; undecodable bytes are an error unless ``errors`` says."""
         raw = record[self.offset : self.end]
         if len(raw) < self.size:
             raise TruncatedFrameError(f"{self.name}: record too short")

@@ -1,13 +1,15 @@
 """Command definitions: what a protocol can send and how each answer is laid out.
 
 Commands are data. A parameterised command (``POP02``, ``PBCV44.0``, ``QPGS1``) is one definition
-whose :class:`Param` checks the part after the command name before anything is sent.
+whose :class:`Param` checks the part after the command name before anything is sent. The params
+here are general; a protocol subclasses one only for a rule of its own (PI18's bulk ≥ float).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
@@ -51,6 +53,11 @@ class Choice(Param):
     def describe(self) -> str:
         """List the codes with their meanings."""
         return ", ".join(f"{code} ({meaning})" for code, meaning in self.options.items())
+
+
+def codes(labels: Sequence[str]) -> dict[str, str]:
+    """Code ``labels`` by position, ``{"0": labels[0], "1": labels[1], …}`` (a :class:`Choice`)."""
+    return {str(index): label for index, label in enumerate(labels)}
 
 
 class Number(Param):
@@ -137,6 +144,85 @@ class Pattern(Param):
     def describe(self) -> str:
         """Return the description given."""
         return self.description
+
+
+class Date(Pattern):
+    """A date or date and time: the shape by regular expression, then the calendar.
+
+    ``fmt`` is the :func:`datetime.strptime` format the text must also satisfy, so that a day
+    that does not exist (30 February, 29 February of 2023) is refused although it has the shape.
+    """
+
+    def __init__(self, regex: str, fmt: str, description: str) -> None:
+        """Full-match ``regex``, then parse with ``fmt``; ``description`` says what to write."""
+        super().__init__(regex, description)
+        self.fmt = fmt
+
+    def validate(self, text: str) -> None:
+        """Check the shape, then that the calendar has this day (and time)."""
+        super().validate(text)
+        try:
+            datetime.strptime(text, self.fmt)
+        except ValueError:
+            raise InvalidParameterError(
+                f"{text!r} is not a real date or time; use {self.description}"
+            ) from None
+
+
+#: How a separator is named in messages.
+_SEPARATORS = {",": "commas", " ": "single spaces"}
+
+
+class Parts(Param):
+    """Several values in one parameter, each checked by its own :class:`Param` (``MCHGV552,540``).
+
+    ``sep`` separates the values (``","`` by default, ``" "``); ``sep=""`` takes one character
+    per part (``120103``: six one-digit settings). The first ``required`` parts must be present
+    (all, unless said otherwise); the others may be left off at the end.
+    """
+
+    def __init__(
+        self, *parts: tuple[str, Param], sep: str = ",", required: int | None = None
+    ) -> None:
+        """Name and check each part in order."""
+        self.parts = parts
+        self.sep = sep
+        self.required = len(parts) if required is None else required
+
+    def split(self, text: str) -> list[str]:
+        """Split ``text`` into its parts."""
+        return text.split(self.sep) if self.sep else list(text)
+
+    def validate(self, text: str) -> None:
+        """Check the count, then each part; the message names the part at fault."""
+        tokens = self.split(text)
+        if not self.required <= len(tokens) <= len(self.parts):
+            raise InvalidParameterError(
+                f"{text!r}: expected {self._count()}, got {len(tokens) if text else 0}; "
+                f"use {self.describe()}"
+            )
+        for (name, param), token in zip(self.parts, tokens, strict=False):
+            try:
+                param.validate(token)
+            except InvalidParameterError as err:
+                raise InvalidParameterError(f"{name}: {err}") from None
+
+    def describe(self) -> str:
+        """Each part in words, in order; the optional ones in brackets."""
+        return "; then ".join(
+            f"{name}: {param.describe()}"
+            if index < self.required
+            else f"[{name}]: {param.describe()}"
+            for index, (name, param) in enumerate(self.parts)
+        )
+
+    def _count(self) -> str:
+        """Say how many parts there are and what separates them (``2 values separated by commas``)."""
+        most = len(self.parts)
+        count = str(most) if self.required == most else f"{self.required}–{most}"
+        if not self.sep:
+            return f"{count} characters"
+        return f"{count} values separated by {_SEPARATORS.get(self.sep, repr(self.sep))}"
 
 
 ACK_FIELDS: tuple[Spec, ...] = (Ack("Command execution"),)

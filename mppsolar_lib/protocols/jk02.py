@@ -8,7 +8,11 @@ implementation names a field, its name is kept so keys line up with existing das
 
 Per-cell fields are reported for every position, absent cells as 0.0 V like the reference does;
 the summary (min/max cell and their numbers) and "Cell Count" use only the cells the record's
-enabled-cells mask lists.
+enabled-cells mask lists. ``counted=True`` limits the per-cell fields to the positions up to the
+highest enabled cell (jkpb, whose reference reports no per-cell keys to line up with).
+
+These are the only definitions of the JK02 record layouts: :mod:`.jkpb` (JK-PB over RS485) reads
+the same 32-cell records with them.
 """
 
 from __future__ import annotations
@@ -67,6 +71,19 @@ ALARMS: Final = (
     "Charge Short Circuit",
 )
 BALANCING_ACTIONS: Final = {0: "Off", 1: "Charging balancer", 2: "Discharging balancer"}
+#: Control bits of the 32-cell settings record (bytes 282-283), per esphome-jk-bms.
+CONTROLS: Final = (
+    "Heating Enabled",
+    "Temperature Sensors Disabled",
+    "GPS Heartbeat",
+    "",  # "port switch (1 RS485, 0 CAN)": 0 on a JK-PB answering over RS485 (jkpb example)
+    "Display Always On",
+    "Special Charger",
+    "Smart Sleep",
+    "PCL Module Disabled",
+    "Timed Stored Data",
+    "Charging Float Mode",
+)
 #: Names of the computed summary; the record carries its own delta (kept as Delta Cell Voltage).
 SUMMARY: Final = (
     "Min Cell Voltage",
@@ -86,6 +103,20 @@ def enabled_cells(mask_at: int, cells: int) -> Callable[[bytes], int]:
     return count
 
 
+def wired_cells(mask_at: int, cells: int) -> Callable[[bytes], int]:
+    """Return a reader of the highest enabled cell position in the mask (all cells if it is 0)."""
+
+    def count(record: bytes) -> int:
+        return int.from_bytes(record[mask_at : mask_at + 4], "little").bit_length() or cells
+
+    return count
+
+
+def _settings_cells(record: bytes) -> int:
+    """Cell count of a settings record (byte 114)."""
+    return record[114]
+
+
 def _cell_count(record: bytes, spec: Computed, out: Out) -> None:
     # An empty mask says nothing about the pack: no field rather than "0 cells".
     count = int.from_bytes(record[spec.offset : spec.end], "little").bit_count()
@@ -102,15 +133,19 @@ def _temperature(name: str, offset: int) -> Num:
     return Num(name, offset, 2, "°C", signed=True, scale=0.1, missing=NO_PROBE)
 
 
-def cell_fields(cells: int) -> tuple[BinSpec, ...]:
+def cell_fields(cells: int, *, counted: bool = False) -> tuple[BinSpec, ...]:
     """Return the cell-data record (type 2) layout for 24 or 32 cells.
 
     Offsets are those of esphome-jk-bms's JK02_24S description; the 32-cell record has 8 more
-    voltages (+16 bytes up to the resistances) and 8 more resistances (+32 bytes after them).
+    voltages (+16 bytes up to the resistances) and 8 more resistances (+32 bytes after them),
+    and fields of its own from byte 200 on (JK02_32S table). ``counted=True``: voltages and
+    resistances only up to the highest enabled cell.
     """
     block = (cells - 24) * 2  # extra bytes of one 32-cell block
     after = block * 2  # shift of everything after both blocks
     mask_at = 54 + block
+    positions = wired_cells(mask_at, cells)
+    per_cell = positions if counted else None
     extra: tuple[BinSpec, ...] = ()
     if cells == 24:
         # 24 cells: MOSFET temperature at 134, alarms at 136 (byte 112 is unused).
@@ -118,7 +153,15 @@ def cell_fields(cells: int) -> tuple[BinSpec, ...]:
     else:
         # 32 cells: MOSFET temperature moved to 112 + 32; the alarms word took its place.
         mos_at, alarms_at = 112 + after, 134 + after
-        extra = (Bits("Precharging", 168 + after, ("Precharging",), hints=DIAGNOSTIC),)
+        extra = (
+            Bits("Precharging", 168 + after, ("Precharging",), hints=DIAGNOSTIC),
+            Bits("Heating", 215, ("Heating",), hints=Hints(icon="mdi:radiator")),
+            _temperature("Battery T5", 254),
+            _temperature("Battery T4", 256),
+            _temperature("Battery T3", 258),
+            Label("Charge Status", 280, ("Bulk", "Absorption", "Float"), hints=DIAGNOSTIC),
+            Bits("Dry Contacts", 281, ("", "DRY1 Active", "DRY2 Active"), hints=DIAGNOSTIC),
+        )
     return (
         *HEADER,
         Series(
@@ -130,12 +173,30 @@ def cell_fields(cells: int) -> tuple[BinSpec, ...]:
             scale=0.001,
             summary_names=SUMMARY,
             summary_count_from=enabled_cells(mask_at, cells),
+            count_from=per_cell,
         ),
         Computed("Cell Count", mask_at, 4, _cell_count, hints=DIAGNOSTIC),
         Num("Average Cell Voltage", 58 + block, 2, "V", scale=0.001),
         Num("Delta Cell Voltage", 60 + block, 2, "V", scale=0.001),
-        Series("Resistance_Cell{:02d}", 64 + block, cells, 2, OHM, RESISTANCE, scale=0.001),
+        Series(
+            "Resistance_Cell{:02d}",
+            64 + block,
+            cells,
+            2,
+            OHM,
+            RESISTANCE,
+            scale=0.001,
+            count_from=per_cell,
+        ),
         Hex("Wire Resistance Warning", 114 + after, 4, HIDDEN),
+        Bits(
+            "Wire Resistance Warnings",
+            114 + after,
+            [f"Wire Resistance Warning Cell{i:02d}" for i in range(1, cells + 1)],
+            4,
+            PROBLEM,
+            count_from=positions,
+        ),
         Num("Battery Voltage", 118 + after, 4, "V", scale=0.001),
         # Unsigned magnitude in mW (the reference shows it unscaled in "W").
         Num("Battery Power", 122 + after, 4, "W", scale=0.001),
@@ -193,11 +254,12 @@ def _celsius(name: str, offset: int) -> Num:
     return Num(name, offset, 4, "°C", SETTING, signed=True, scale=0.1)
 
 
-def settings_fields(cells: int) -> tuple[BinSpec, ...]:
+def settings_fields(cells: int, *, counted: bool = False) -> tuple[BinSpec, ...]:
     """Return the settings record (type 1) layout, per esphome-jk-bms.
 
-    Bytes 6–141 are the same on both layouts; the 32-cell firmware also fills 6 and 30–45 and
-    moves the connection-wire resistances from 158 to 142 (and has 32 of them).
+    Bytes 6–141 are the same on both layouts; the 32-cell firmware also fills 6, 30–45 and
+    270–286 and moves the connection-wire resistances from 158 to 142 (and has 32 of them).
+    ``counted=True``: wire resistances only for the record's cell count (byte 114).
     """
     newer: tuple[BinSpec, ...] = ()
     if cells == 32:
@@ -210,6 +272,8 @@ def settings_fields(cells: int) -> tuple[BinSpec, ...]:
             Num("SCP Delay", 134, 4, "μs", SETTING),
             Num("Device Address", 270, 1, hints=SETTING),
             Num("Precharge Time", 274, 1, "s", SETTING),
+            Bits("Controls", 282, CONTROLS, 2, SETTING),
+            Num("Smart Sleep Time", 286, 1, "h", SETTING),
         )
     return (
         *HEADER,
@@ -250,6 +314,7 @@ def settings_fields(cells: int) -> tuple[BinSpec, ...]:
             OHM,
             SETTING,
             scale=0.001,
+            count_from=_settings_cells if counted else None,
         ),
     )
 

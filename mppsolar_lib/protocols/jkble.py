@@ -182,8 +182,15 @@ class Uptime(BinSpec):
 
 
 def _text(name: str, offset: int, size: int, hints: Hints = DIAGNOSTIC) -> Text:
-    # Names and user data are typed in the vendor's app: decode leniently, the record is
-    # checksum-verified. Empty texts are reported as "" as the reference does.
+    # Model, versions, date and serial number come from the factory in ASCII: other bytes mean
+    # a broken record. Empty texts are reported as "" as the reference does.
+    return Text(name, offset, size, hints, keep_empty=True)
+
+
+def _user_text(name: str, offset: int, size: int, hints: Hints = DIAGNOSTIC) -> Text:
+    # Names, passcodes and user data are typed in the vendor's app (JK lets users name the
+    # pack): UTF-8, with undecodable bytes replaced so that a name loses no checksum-verified
+    # record.
     return Text(name, offset, size, hints, keep_empty=True, encoding="utf-8", errors="replace")
 
 
@@ -202,15 +209,17 @@ DEVICE_INFO_FIELDS: Final[tuple[BinSpec, ...]] = (
     _text("Software Version", 30, 8),
     Uptime("Up Time", 38),
     Num("Power-on Times", 42, 4, hints=DIAGNOSTIC),
-    _text("Device Name", 46, 16),
-    _text("Device Passcode", 62, 16, SECRET),
+    _user_text("Device Name", 46, 16),
+    _user_text("Device Passcode", 62, 16, SECRET),
     _text("Manufacturing Date", 78, 8),
     # The reference splits esphome's 16-byte serial number into 11 bytes + a 5-byte passcode.
     _text("Serial Number", 86, 11),
-    _text("Passcode", 97, 5, SECRET),
-    _text("User Data", 102, 16),
-    _text("Setup Passcode", 118, 16, SECRET),
+    _user_text("Passcode", 97, 5, SECRET),
+    _user_text("User Data", 102, 16),
+    _user_text("Setup Passcode", 118, 16, SECRET),
 )
+#: Keys of the passcodes above (hidden, but in every result; jkpb does not report them).
+PASSCODES: Final = frozenset({"device_passcode", "passcode", "setup_passcode"})
 
 #: Field of a setter's answer: the acknowledgement's status byte (1 = done).
 ACK_FIELDS: Final[tuple[BinSpec, ...]] = (Label("Command execution", 6, {1: "Successful"}),)
@@ -428,8 +437,11 @@ class JkRecordAssembler:
             self.long_records += 1
         if frame[4] == INFO_RECORD:
             out: Out = {}
-            for spec in DEVICE_INFO_FIELDS[4:6]:
-                spec.read(frame, out)
+            try:
+                for spec in DEVICE_INFO_FIELDS[4:6]:
+                    spec.read(frame, out)
+            except UnicodeDecodeError:  # versions that are no ASCII text tell nothing
+                return
             self.hardware_version = str(out["hardware_version"]) or None
             self.software_version = str(out["software_version"]) or None
         elif frame[4] == CELL_RECORD:

@@ -16,32 +16,19 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import ClassVar
 
+from mppsolar_lib.crc import sum8_digits
 from mppsolar_lib.errors import InvalidParameterError
 from mppsolar_lib.protocols import pi30
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.command import Command, Pattern, query
+from mppsolar_lib.protocols.command import Command, Date, Pattern, query
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, Custom, Float, Hints, Int, Keyed, Out, Str
-from mppsolar_lib.protocols.pi30max import DATE, MONTH, PERIOD_ENERGY, YEAR, CalendarDate
+from mppsolar_lib.protocols.pi30max import DATE, HOUR, MONTH, PERIOD_ENERGY, YEAR
 from mppsolar_lib.protocols.voltronic import VoltronicProtocol
 
 # -- parameters and decoders -------------------------------------------------------------------
 
 
-class DateHour(Pattern):
-    """A ``YYYYMMDDHH`` parameter: a real date and an hour 00–23."""
-
-    def validate(self, text: str) -> None:
-        """Check the shape, then the calendar day."""
-        super().validate(text)
-        try:
-            DATE.validate(text[:8])
-        except InvalidParameterError:
-            raise InvalidParameterError(
-                f"{text!r} is not a real date and hour; use {self.description}"
-            ) from None
-
-
-class Day(CalendarDate):
+class Day(Date):
     """QED's ``YYYYMMDD``; a wrong length gets a pointer to the command that takes it."""
 
     #: Digits given -> the command meant. The reference sent hour/month/year queries as QED.
@@ -58,12 +45,7 @@ class Day(CalendarDate):
             raise InvalidParameterError(f"{err}; that many digits are for {other}") from None
 
 
-DAY = Day(DATE.regex.pattern, DATE.description)
-
-HOUR = DateHour(
-    r"20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])",
-    "a real date and hour as YYYYMMDDHH, e.g. 2024011513",
-)
+DAY = Day(DATE.regex.pattern, DATE.fmt, DATE.description)
 
 
 def _firmware(token: str, spec: Custom, out: Out) -> None:
@@ -178,11 +160,6 @@ QUERIES = (
 COMMANDS = MappingProxyType(table(*QUERIES))
 
 
-def energy_check(data: bytes) -> bytes:
-    """Return the three-digit check PI16 energy queries end with: byte sum modulo 256."""
-    return b"%03d" % (sum(data) & 0xFF)
-
-
 class PI16(VoltronicProtocol):
     """PI16 protocol (early InfiniSolar-type hybrid inverters)."""
 
@@ -198,5 +175,5 @@ class PI16(VoltronicProtocol):
         """``text`` + CR, with the three-digit byte sum before the CR for energy queries."""
         data = text.encode("ascii")
         if command.options.get("checksum") is True:
-            data += energy_check(data)
+            data += sum8_digits(data)
         return data + b"\r"

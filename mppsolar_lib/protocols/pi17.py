@@ -15,14 +15,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 import math
 from types import MappingProxyType
 from typing import ClassVar
 
 from mppsolar_lib.errors import InvalidParameterError
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.command import Choice, Command, Number, Param, Pattern, query, setter
+from mppsolar_lib.protocols.command import (
+    Choice,
+    Command,
+    Date,
+    Number,
+    Parts,
+    Pattern,
+    codes,
+    query,
+    setter,
+)
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
@@ -34,57 +43,11 @@ from mppsolar_lib.protocols.fields import (
     Str,
     Value,
 )
-from mppsolar_lib.protocols.pi30max import DATE, MONTH, YEAR
+from mppsolar_lib.protocols.pi30max import DATE, HOUR, MONTH, YEAR
 from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number, settings_table
 from mppsolar_lib.protocols.voltronic import CaretProtocol
 
 # -- parameters --------------------------------------------------------------------------------
-
-
-class Moment(Pattern):
-    """A date/time parameter: the shape by regular expression, then a real calendar moment."""
-
-    def __init__(self, regex: str, fmt: str, description: str) -> None:
-        """``fmt`` is the :func:`datetime.strptime` format the text must also satisfy."""
-        super().__init__(regex, description)
-        self.fmt = fmt
-
-    def validate(self, text: str) -> None:
-        """Check the shape, then the calendar (no 30 February, no hour 24)."""
-        super().validate(text)
-        try:
-            datetime.strptime(text, self.fmt)  # noqa: DTZ007 - a calendar check, no time zone
-        except ValueError:
-            raise InvalidParameterError(
-                f"{text!r} is not a real date/time; use {self.description}"
-            ) from None
-
-
-class Values(Param):
-    """Comma-separated values, each a :class:`Number` in device units (``0576,0566``)."""
-
-    def __init__(self, parts: Sequence[tuple[str, Number]]) -> None:
-        """Name and check each value in order."""
-        self.parts = tuple(parts)
-
-    def validate(self, text: str) -> None:
-        """Check the count, then each value; the message names the value at fault."""
-        tokens = text.split(",")
-        if len(tokens) != len(self.parts):
-            raise InvalidParameterError(
-                f"{text!r}: expected {len(self.parts)} comma-separated values, got "
-                f"{len(tokens) if text else 0}; use {self.describe()}"
-            )
-        for (name, param), token in zip(self.parts, tokens, strict=True):
-            try:
-                param.validate(token)
-            except InvalidParameterError as err:
-                raise InvalidParameterError(f"{name}: {err}") from None
-
-    def describe(self) -> str:
-        """List the values in order with their ranges."""
-        return "; ".join(f"{name}: {param.describe()}" for name, param in self.parts)
-
 
 HHMM = r"(?:[01]\d|2[0-3])[0-5]\d"
 ON_OFF = Choice({"0": "disable", "1": "enable"})
@@ -417,16 +380,7 @@ QUERIES = (
     energy("EY", "Energy generated in a year (EY2024)", "Generated Energy Year", YEAR),
     energy("EM", "Energy generated in a month (EM202401)", "Generated Energy Month", MONTH),
     energy("ED", "Energy generated on a day (ED20240115)", "Generated Energy Day", DATE),
-    energy(
-        "EH",
-        "Energy generated in an hour (EH2024011512)",
-        "Generated Energy Hour",
-        Moment(
-            r"20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])",
-            "%Y%m%d%H",
-            "a real date and hour as YYYYMMDDHH, e.g. 2024011512",
-        ),
-    ),
+    energy("EH", "Energy generated in an hour (EH2024011512)", "Generated Energy Hour", HOUR),
     query(
         "BMS",
         "Battery data the inverter has from the BMS (the meaning of most positions is unknown)",
@@ -481,7 +435,7 @@ SETTERS = (
     setter(
         "DAT",
         "Set date and time (YYMMDDHHMMSS)",
-        Moment(
+        Date(
             rf"\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01]){HHMM}[0-5]\d",
             "%y%m%d%H%M%S",
             "12 digits YYMMDDHHMMSS of a real date and time, e.g. 240115123000",
@@ -505,11 +459,11 @@ SETTERS = (
         setter(f"ED{letter}", f"{name} (1 enable, 0 disable)", ON_OFF)
         for letter, name in zip("ABCDEFG", HECS_NAMES, strict=True)
     ),
-    setter("BT", "Set battery type", Choice(dict(zip("01", BATTERY_TYPES, strict=True)))),
+    setter("BT", "Set battery type", Choice(codes(BATTERY_TYPES))),
     setter(
         "MCHGV",
         "Set the battery C.V. and float charging voltages in tenths of a volt (MCHGV0576,0566)",
-        Values((("C.V. voltage", VOLTS_40_59), ("float voltage", VOLTS_40_59))),
+        Parts(("C.V. voltage", VOLTS_40_59), ("float voltage", VOLTS_40_59)),
     ),
     setter(
         "ACCT",
@@ -519,7 +473,7 @@ SETTERS = (
     setter(
         "ACCB",
         "AC charger keeps the battery at a voltage: enable digit, tenths of a volt (ACCB1,0450)",
-        Values((("enable (0/1)", Number("d", 0, 1, 1)), ("voltage", VOLTS_40_69))),
+        Parts(("enable (0/1)", Number("d", 0, 1, 1)), ("voltage", VOLTS_40_69)),
     ),
     setter(
         "MCHGC",
@@ -540,24 +494,20 @@ SETTERS = (
     setter(
         "BATDV",
         "Set the battery under / under-back / weak / weak-back voltages in tenths of a volt",
-        Values(
-            (
-                ("under voltage", VOLTS_40_59),
-                ("under back voltage", VOLTS_40_59),
-                ("weak voltage in hybrid mode", VOLTS_40_59),
-                ("weak back voltage in hybrid mode", VOLTS_40_59),
-            )
+        Parts(
+            ("under voltage", VOLTS_40_59),
+            ("under back voltage", VOLTS_40_59),
+            ("weak voltage in hybrid mode", VOLTS_40_59),
+            ("weak back voltage in hybrid mode", VOLTS_40_59),
         ),
     ),
     setter(
         "BCA",
         "Floating charge: stop current (0.1 A), wait (min), recharge voltage (0.1 V)",
-        Values(
-            (
-                ("stop charging current", Number("dddd", 0, 999, unit=_TENTH_A)),
-                ("keep charged time", Number("ddd", 0, 99, 1, unit="min")),
-                ("recover to charge voltage", Number("dddd", 0, 999, unit=_TENTH_V)),
-            )
+        Parts(
+            ("stop charging current", Number("dddd", 0, 999, unit=_TENTH_A)),
+            ("keep charged time", Number("ddd", 0, 99, 1, unit="min")),
+            ("recover to charge voltage", Number("dddd", 0, 999, unit=_TENTH_V)),
         ),
     ),
 )
@@ -724,7 +674,7 @@ def battery_settings(bats: Command) -> tuple[Setting, ...]:
             "BATS",
             f[10].key,
             write="BT{code}",
-            options=dict(zip("01", BATTERY_TYPES, strict=True)),
+            options=codes(BATTERY_TYPES),
             safety=True,
         ),
         Setting(

@@ -14,8 +14,7 @@ PI18SV and PI18LVX start from :data:`COMMANDS` and :data:`SETTINGS` of this modu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
 import math
 from types import MappingProxyType
 from typing import ClassVar
@@ -23,7 +22,18 @@ from typing import ClassVar
 from mppsolar_lib.errors import InvalidParameterError
 from mppsolar_lib.protocols import pi30, pi30max
 from mppsolar_lib.protocols.base import table, unknown
-from mppsolar_lib.protocols.command import Choice, Command, Number, Param, Pattern, query, setter
+from mppsolar_lib.protocols.command import (
+    Choice,
+    Command,
+    Date,
+    Number,
+    Param,
+    Parts,
+    Pattern,
+    codes,
+    query,
+    setter,
+)
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
@@ -61,22 +71,6 @@ class Flag(Spec):
             out[self.key] = False
         else:
             raise self._bad(token, "0 or 1")
-
-
-class LengthPrefixed(Spec):
-    """``NN`` + text padded with ``0``: the first ``NN`` characters after the length (ID)."""
-
-    __slots__ = ()
-
-    def decode(self, token: str, out: Out) -> None:
-        """Keep the valid part only; a length longer than the text is a bad frame."""
-        head = token[:2]
-        if len(head) < 2 or not (head.isascii() and head.isdigit()):
-            raise self._bad(token, "a two-digit length and a serial number")
-        length = int(head)
-        if len(token) - 2 < length:
-            raise self._bad(token, f"a serial number of {length} characters")
-        out[self.key] = token[2 : 2 + length]
 
 
 class Clock(Spec):
@@ -134,66 +128,17 @@ class Series(Spec):
 # -- parameters --------------------------------------------------------------------------------
 
 
-class CommaParts(Param):
-    """Values separated by commas, each checked by its own :class:`Param` (``0,030``)."""
-
-    def __init__(self, *parts: tuple[str, Param]) -> None:
-        """Name and check each part in order."""
-        self.parts = parts
-
-    def validate(self, text: str) -> None:
-        """Check the count, then each part; the message names the part at fault."""
-        tokens = text.split(",")
-        if len(tokens) != len(self.parts):
-            raise InvalidParameterError(
-                f"{text!r}: expected {len(self.parts)} values separated by commas; "
-                f"use {self.describe()}"
-            )
-        for (name, param), token in zip(self.parts, tokens, strict=True):
-            try:
-                param.validate(token)
-            except InvalidParameterError as err:
-                raise InvalidParameterError(f"{name}: {err}") from None
-
-    def describe(self) -> str:
-        """Each part in words, in order."""
-        return "; then ".join(f"{name}: {param.describe()}" for name, param in self.parts)
-
-
-class Ordered(CommaParts):
+class Ordered(Parts):
     """Two values where the second must not exceed the first (bulk ≥ float voltage)."""
 
     def validate(self, text: str) -> None:
         """Check both parts, then their order."""
         super().validate(text)
-        first, second = (int(part) for part in text.split(","))
+        first, second = (int(part) for part in self.split(text))
         if second > first:
             raise InvalidParameterError(
                 f"{text!r}: the {self.parts[1][0]} must not exceed the {self.parts[0][0]}"
             )
-
-
-class DateTime(Pattern):
-    """``YYMMDDHHMMSS`` that is a real moment (no 30 February, no 25 o'clock)."""
-
-    def __init__(self) -> None:
-        """Twelve digits."""
-        super().__init__(r"\d{12}", "12 digits YYMMDDHHMMSS, e.g. 240115123000")
-
-    def validate(self, text: str) -> None:
-        """Check the shape, then the calendar and the clock."""
-        super().validate(text)
-        try:
-            datetime.strptime(text, "%y%m%d%H%M%S")
-        except ValueError:
-            raise InvalidParameterError(
-                f"{text!r} is not a real date and time; use {self.description}"
-            ) from None
-
-
-def codes(labels: Sequence[str]) -> dict[str, str]:
-    """Single-digit codes for ``labels``: ``{"0": labels[0], …}``."""
-    return {str(index): label for index, label in enumerate(labels)}
 
 
 # -- vocabularies ------------------------------------------------------------------------------
@@ -400,7 +345,7 @@ QUERIES = (
         "Wh",
         pi30max.DATE,
     ),
-    query("ID", "Serial number", LengthPrefixed("Serial Number", hints=ID)),
+    query("ID", "Serial number", pi30max.LengthPrefixed("Serial Number", hints=ID)),
     query(
         "VFW",
         "CPU firmware versions",
@@ -549,17 +494,17 @@ SETTERS = (
     setter(
         "PCP",
         "Set the charger source priority of one unit (PCP0,1)",
-        CommaParts(_UNIT, ("priority", Choice(codes(CHARGER_PRIORITIES)))),
+        Parts(_UNIT, ("priority", Choice(codes(CHARGER_PRIORITIES)))),
     ),
     setter(
         "MCHGC",
         "Set the max charging current (solar + AC) of one unit (MCHGC0,060)",
-        CommaParts(_UNIT, ("current", _AMPS)),
+        Parts(_UNIT, ("current", _AMPS)),
     ),
     setter(
         "MUCHGC",
         "Set the max AC charging current of one unit (MUCHGC0,030)",
-        CommaParts(_UNIT, ("current", _AC_AMPS)),
+        Parts(_UNIT, ("current", _AC_AMPS)),
     ),
     setter("PBT", "Set the battery type", Choice(codes(SETTABLE_BATTERY_TYPES))),
     setter(
@@ -579,7 +524,7 @@ SETTERS = (
         "BUCD",
         "Set the battery re-charge and re-discharge voltages used while utility is available "
         "(BUCD440,480; 000 re-discharges only when full)",
-        CommaParts(
+        Parts(
             ("re-charge voltage", Number("ddd", 440, 510, 10, unit=_TENTHS)),
             ("re-discharge voltage", Number("ddd", 480, 580, 10, also=("000",), unit=_TENTHS)),
         ),
@@ -591,7 +536,11 @@ SETTERS = (
         Choice({"0": "Disable (cut the output)", "1": "Enable"}),
     ),
     setter("PF", "Restore the changeable settings to their defaults"),
-    setter("DAT", "Set the device clock (DAT240115123000 = 2024-01-15 12:30:00)", DateTime()),
+    setter(
+        "DAT",
+        "Set the device clock (DAT240115123000 = 2024-01-15 12:30:00)",
+        Date(r"\d{12}", "%y%m%d%H%M%S", "12 digits YYMMDDHHMMSS, e.g. 240115123000"),
+    ),
 )
 
 COMMANDS = MappingProxyType(table(*QUERIES, *SETTERS))
@@ -642,20 +591,17 @@ class TenthsSetting(Setting):
         return self.write.format(value=round(number * 10), partner=partner)
 
     def _check(self, number: float) -> None:
-        lo, hi, step = self.minimum, self.maximum, self.step
-        if lo is None or hi is None or step is None:
+        """Check range and step as any number setting, naming the values allowed outside."""
+        if self.minimum is None or self.maximum is None or self.step is None:
             raise InvalidParameterError(f"{self.name}: no range is known")
-        if not lo - 1e-9 <= number <= hi + 1e-9:
-            extra = f" (or {', '.join(f'{a:g}' for a in self.also)})" if self.also else ""
+        try:
+            self._check_range(number, f" {self.unit}")
+        except InvalidParameterError as err:
+            if not self.also:
+                raise
             raise InvalidParameterError(
-                f"{self.name}: {number:g} {self.unit} is out of range {lo:g}–{hi:g} {self.unit}"
-                + extra
-            )
-        steps = (number - lo) / step
-        if not math.isclose(steps, round(steps), abs_tol=1e-6):
-            raise InvalidParameterError(
-                f"{self.name}: {number:g} {self.unit} is not a multiple of {step:g} {self.unit}"
-            )
+                f"{err} (or {', '.join(f'{a:g}' for a in self.also)})"
+            ) from None
 
 
 def select(key: str, name: str, field: str, write: str, labels: Sequence[str]) -> Setting:
@@ -667,10 +613,9 @@ def voltage(
     key: str,
     name: str,
     field: str,
-    write: str,
     bounds: tuple[float, float, float],
     *,
-    partner: str = "",
+    write: str = "",
     also: tuple[float, ...] = (),
     description: str = "",
 ) -> TenthsSetting:
@@ -689,8 +634,17 @@ def voltage(
         unit="V",
         safety=True,
         description=description,
-        partner=partner,
         also=also,
+    )
+
+
+def paired(
+    command: str, first: TenthsSetting, second: TenthsSetting
+) -> tuple[TenthsSetting, TenthsSetting]:
+    """Tie two voltages that ``command`` writes at once (``MCHGV552,540``): each writes the other."""
+    return (
+        replace(first, write=command + "{value:03d},{partner:03d}", partner=second.read_field),
+        replace(second, write=command + "{partner:03d},{value:03d}", partner=first.read_field),
     )
 
 
@@ -796,46 +750,44 @@ def piri_settings(keys: Mapping[str, str]) -> tuple[Setting, ...]:
             safety=True,
             description="2 A, or 10–200 A in steps of 10; the unit lists its own in MUCHGCR.",
         ),
-        voltage(
-            "battery_bulk_voltage",
-            "Battery bulk (C.V.) charging voltage",
-            k("battery_bulk_voltage"),
-            "MCHGV{value:03d},{partner:03d}",
-            (48.0, 58.4, 0.1),
-            partner=k("battery_float_voltage"),
-        ),
-        voltage(
-            "battery_float_voltage",
-            "Battery float charging voltage",
-            k("battery_float_voltage"),
-            "MCHGV{partner:03d},{value:03d}",
-            (48.0, 58.4, 0.1),
-            partner=k("battery_bulk_voltage"),
+        *paired(
+            "MCHGV",
+            voltage(
+                "battery_bulk_voltage",
+                "Battery bulk (C.V.) charging voltage",
+                k("battery_bulk_voltage"),
+                (48.0, 58.4, 0.1),
+            ),
+            voltage(
+                "battery_float_voltage",
+                "Battery float charging voltage",
+                k("battery_float_voltage"),
+                (48.0, 58.4, 0.1),
+            ),
         ),
         voltage(
             "battery_cut_off_voltage",
             "Battery cut-off voltage",
             k("battery_under_voltage"),
-            "PSDV{value:03d}",
             (40.0, 48.0, 0.1),
+            write="PSDV{value:03d}",
         ),
-        voltage(
-            "battery_recharge_voltage",
-            "Battery re-charge voltage (utility available)",
-            k("battery_re_charge_voltage"),
-            "BUCD{value:03d},{partner:03d}",
-            (44.0, 51.0, 1.0),
-            partner=k("battery_re_discharge_voltage"),
-        ),
-        voltage(
-            "battery_redischarge_voltage",
-            "Battery re-discharge voltage (utility available)",
-            k("battery_re_discharge_voltage"),
-            "BUCD{partner:03d},{value:03d}",
-            (48.0, 58.0, 1.0),
-            partner=k("battery_re_charge_voltage"),
-            also=(0.0,),
-            description="0 means: only when the battery is fully charged.",
+        *paired(
+            "BUCD",
+            voltage(
+                "battery_recharge_voltage",
+                "Battery re-charge voltage (utility available)",
+                k("battery_re_charge_voltage"),
+                (44.0, 51.0, 1.0),
+            ),
+            voltage(
+                "battery_redischarge_voltage",
+                "Battery re-discharge voltage (utility available)",
+                k("battery_re_discharge_voltage"),
+                (48.0, 58.0, 1.0),
+                also=(0.0,),
+                description="0 means: only when the battery is fully charged.",
+            ),
         ),
     )
 

@@ -13,17 +13,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 import dataclasses
-from datetime import datetime
 from types import MappingProxyType
 from typing import ClassVar
 
-from mppsolar_lib.errors import FrameError, InvalidParameterError
 from mppsolar_lib.protocols import pi30
 from mppsolar_lib.protocols.base import derive, table
-from mppsolar_lib.protocols.command import Choice, Command, Letters, Number, Pattern, query, setter
+from mppsolar_lib.protocols.command import (
+    Choice,
+    Command,
+    Date,
+    Letters,
+    Number,
+    Pattern,
+    query,
+    setter,
+)
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
-    Custom,
     EnableFlags,
     Flags,
     Float,
@@ -42,29 +48,20 @@ from mppsolar_lib.protocols.voltronic import PERIOD_SPECS, period_values
 # -- helpers -----------------------------------------------------------------------------------
 
 
-class CalendarDate(Pattern):
-    """A ``YYYYMMDD`` parameter that must also be a day that exists (no 30 February)."""
+class LengthPrefixed(Spec):
+    """``NN`` + text padded after it: keep the first ``NN`` characters (QSID; PI18's ID)."""
 
-    def validate(self, text: str) -> None:
-        """Check the shape, then the calendar."""
-        super().validate(text)
-        try:
-            datetime.strptime(text, "%Y%m%d")
-        except ValueError:
-            raise InvalidParameterError(
-                f"{text!r} is not a real date; use {self.description}"
-            ) from None
+    __slots__ = ()
 
-
-def _length_prefixed(token: str, spec: Spec, out: Out) -> None:
-    """``NN`` + text: keep the first ``NN`` characters after the length (QSID)."""
-    if len(token) < 2 or not (token[:2].isascii() and token[:2].isdigit()):
-        raise FrameError(f"{spec.name}: {token!r} does not start with a two-digit length")
-    length = int(token[:2])
-    value = token[2 : 2 + length]
-    if len(value) != length:
-        raise FrameError(f"{spec.name}: {token!r} is shorter than its declared length {length}")
-    out[spec.key] = value
+    def decode(self, token: str, out: Out) -> None:
+        """Keep the declared length; no two-digit length, or a shorter text, is a bad frame."""
+        head = token[:2]
+        if len(head) < 2 or not (head.isascii() and head.isdigit()):
+            raise self._bad(token, "a two-digit length, then the text")
+        length = int(head)
+        if len(token) - 2 < length:
+            raise self._bad(token, f"a two-digit length, then {length} characters")
+        out[self.key] = token[2 : 2 + length]
 
 
 # -- vocabularies ------------------------------------------------------------------------------
@@ -276,11 +273,18 @@ def energy(name: str, description: str, label: str, period: Pattern | None) -> C
     return query(name, description, Int(label, "Wh", PERIOD_ENERGY), param=period, period=True)
 
 
+#: The periods energy queries take, here and in PI16/PI17/PI18 (HOUR: PI16's QEH, PI17's EH).
 YEAR = Pattern(r"20\d\d", "a year as four digits YYYY, 2000–2099, e.g. 2024")
 MONTH = Pattern(r"20\d\d(0[1-9]|1[0-2])", "a year and month as YYYYMM, e.g. 202401")
-DATE = CalendarDate(
+DATE = Date(
     r"20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])",
+    "%Y%m%d",
     "a real date as YYYYMMDD, e.g. 20240115",
+)
+HOUR = Date(
+    r"20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])",
+    "%Y%m%d%H",
+    "a real date and hour as YYYYMMDDHH, e.g. 2024011513",
 )
 
 # -- commands ----------------------------------------------------------------------------------
@@ -289,7 +293,7 @@ QUERIES = (
     query(
         "QSID",
         "Serial number of more than 14 characters (sent with its length first)",
-        Custom("Serial Number", _length_prefixed, hints=pi30.ID),
+        LengthPrefixed("Serial Number", hints=pi30.ID),
     ),
     query(
         "QVFW3",

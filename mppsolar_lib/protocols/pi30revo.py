@@ -26,7 +26,7 @@ from mppsolar_lib.crc import chk8, pi_crc
 from mppsolar_lib.errors import CRCError, InvalidParameterError, NAKError
 from mppsolar_lib.protocols import pi30
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.command import Choice, Command, Kind, Number, Param, query
+from mppsolar_lib.protocols.command import Choice, Command, Kind, Number, Parts, codes, query
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     Ack,
@@ -104,54 +104,6 @@ class CharOptions(Spec):
 # -- parameters --------------------------------------------------------------------------------
 
 
-class Parts(Param):
-    """Several values in one parameter, each checked by its own :class:`Param`.
-
-    ``sep=" "`` splits on single spaces; ``sep=""`` takes one character per part. The first
-    ``required`` parts must be present, the rest are optional.
-    """
-
-    def __init__(
-        self, parts: Sequence[tuple[str, Param]], *, required: int | None = None, sep: str = " "
-    ) -> None:
-        """Name and check each part in order."""
-        self.parts = tuple(parts)
-        self.required = len(self.parts) if required is None else required
-        self.sep = sep
-
-    def split(self, text: str) -> list[str]:
-        """Split ``text`` into its parts."""
-        return text.split(self.sep) if self.sep else list(text)
-
-    def validate(self, text: str) -> None:
-        """Check the count, then each part; the message names the part at fault."""
-        tokens = self.split(text)
-        if not self.required <= len(tokens) <= len(self.parts):
-            count = (
-                str(self.required)
-                if self.required == len(self.parts)
-                else f"{self.required}–{len(self.parts)}"
-            )
-            unit = "characters" if not self.sep else "values separated by single spaces"
-            found = len(tokens) if text else 0
-            raise InvalidParameterError(
-                f"{text!r}: expected {count} {unit}, got {found}; use {self.describe()}"
-            )
-        for index, ((name, param), token) in enumerate(zip(self.parts, tokens, strict=False)):
-            try:
-                param.validate(token)
-            except InvalidParameterError as err:
-                raise InvalidParameterError(f"part {index + 1} ({name}): {err}") from None
-
-    def describe(self) -> str:
-        """List the parts in order, optional ones in brackets."""
-        names = [
-            name if index < self.required else f"[{name}]"
-            for index, (name, _) in enumerate(self.parts)
-        ]
-        return ("" if self.sep else "one digit each: ") + ", ".join(names)
-
-
 class ConfigParam(Parts):
     """PSET's parameter: the whole configuration, checked part by part and as a calendar date."""
 
@@ -174,10 +126,6 @@ class ConfigParam(Parts):
             "A (ddd), year, month, day, hour, minute, [buzzer/grid digits]; e.g. "
             "'120103 56.3 54.6 43.8 42.6 040 020 2020 02 18 17 06 00'"
         )
-
-
-def _choice(labels: Sequence[str]) -> Choice:
-    return Choice({str(index): label for index, label in enumerate(labels)})
 
 
 # -- vocabularies ------------------------------------------------------------------------------
@@ -282,29 +230,28 @@ _AMPS = Number("ddd", 0, 250, 1, unit="A")
 #: What PSET takes after its name (also what PQSE reports, minus the last value).
 CONFIG = ConfigParam(
     (
-        (
-            "settings digits",
-            Parts(
-                tuple((info.name, _choice(labels or ())) for info, labels in SETTINGS_DIGITS.parts),
-                sep="",
-            ),
-        ),
-        ("bulk charging voltage", _VOLTS),
-        ("float charging voltage", _VOLTS),
-        ("low-voltage alarm point", _VOLTS),
-        ("low-voltage cut-off point", _VOLTS),
-        ("total charging current", _AMPS),
-        ("AC charging current", _AMPS),
-        ("year", Number("dddd", 2000, 2099, 1)),
-        ("month", Number("dd", 1, 12, 1)),
-        ("day", Number("dd", 1, 31, 1)),
-        ("hour", Number("dd", 0, 23, 1)),
-        ("minute", Number("dd", 0, 59, 1)),
-        (
-            "buzzer/grid digits",
-            Parts((("buzzer", _choice(BUZZER)), ("grid", _choice(GRID))), sep=""),
+        "settings digits",
+        Parts(
+            *((info.name, Choice(codes(labels or ()))) for info, labels in SETTINGS_DIGITS.parts),
+            sep="",
         ),
     ),
+    ("bulk charging voltage", _VOLTS),
+    ("float charging voltage", _VOLTS),
+    ("low-voltage alarm point", _VOLTS),
+    ("low-voltage cut-off point", _VOLTS),
+    ("total charging current", _AMPS),
+    ("AC charging current", _AMPS),
+    ("year", Number("dddd", 2000, 2099, 1)),
+    ("month", Number("dd", 1, 12, 1)),
+    ("day", Number("dd", 1, 31, 1)),
+    ("hour", Number("dd", 0, 23, 1)),
+    ("minute", Number("dd", 0, 59, 1)),
+    (
+        "buzzer/grid digits",
+        Parts(("buzzer", Choice(codes(BUZZER))), ("grid", Choice(codes(GRID))), sep=""),
+    ),
+    sep=" ",
     required=12,
 )
 

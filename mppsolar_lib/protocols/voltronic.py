@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from mppsolar_lib.crc import pi_crc, pi_crc_matches
+from mppsolar_lib.crc import pi_crc, pi_crc_matches, sum8_digits
 from mppsolar_lib.errors import CRCError, EchoError, FrameError, NAKError, TruncatedFrameError
 from mppsolar_lib.protocols.base import Protocol, unknown
 from mppsolar_lib.protocols.command import Command, Kind
@@ -110,7 +110,7 @@ class CaretProtocol(Protocol):
         length = len(text) + extra + (3 if self.length_counts_crc else 1)
         data = kind + b"%03d" % length + text.encode("ascii")
         if extra:
-            data += b"%03d" % (sum(data) & 0xFF)
+            data += sum8_digits(data)
         if command.options.get("crc", self.request_crc):
             return data + pi_crc(data) + b"\r"
         return data + b"\r"
