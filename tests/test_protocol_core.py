@@ -6,7 +6,7 @@ import pytest
 
 from mppsolar_lib.errors import FrameError, InvalidParameterError, ProtocolError
 from mppsolar_lib.protocols import Field, Hints, get_protocol
-from mppsolar_lib.protocols.base import Protocol, table
+from mppsolar_lib.protocols.base import Protocol, derive, table
 from mppsolar_lib.protocols.command import (
     Choice,
     Command,
@@ -18,7 +18,7 @@ from mppsolar_lib.protocols.command import (
     codes,
     query,
 )
-from mppsolar_lib.protocols.fields import Custom, Float, Int, Out, Result, Spec
+from mppsolar_lib.protocols.fields import Custom, Float, Int, Out, Rest, Result, Spec
 from mppsolar_lib.protocols.settings import Setting, SettingKind
 from mppsolar_lib.protocols.voltronic import VoltronicProtocol
 
@@ -238,3 +238,26 @@ def test_a_negative_number_is_not_a_placeholder() -> None:
     out: Out = {}
     Int("Current", "A").decode("-5", out)
     assert out == {"current": -5}
+
+
+class _Named(VoltronicProtocol):
+    """A toy protocol: a number, then free text to the end (spaces included)."""
+
+    id = "named"
+    description = "test"
+    commands = table(query("QN", "number and name", Int("Number"), Rest("Name")))
+
+
+def test_text_to_the_end_keeps_its_spaces_after_other_fields() -> None:
+    """A ``Rest`` field after a number takes everything left, spaces and all."""
+    result = _Named().decode("QN", pi_frame("42 Axpert MKS 5K"))
+    assert dict(result) == {"number": 42, "name": "Axpert MKS 5K"}
+    assert dict(_Named().decode("QN", pi_frame("42"))) == {"number": 42}
+
+
+def test_deriving_a_command_with_an_unknown_field_fails_at_import_time() -> None:
+    """A variant that replaces a field its base does not have is a table bug, named."""
+    base = query("QN", "n", Int("Number"))
+    with pytest.raises(KeyError, match="QN has no field"):
+        derive(base, replace={"colour": Int("Colour")})
+    assert derive(base, append=(Int("Extra"),)).fields[1].key == "extra"
