@@ -186,15 +186,16 @@ class CaretProtocol(Protocol):
             payload = payload.replace(" ", ",")
         tokens = payload.split(",")
         specs = self._positional.get(command.name, command.fields)
-        count = len(specs)
         out: Out = {}
-        for index, token in enumerate(tokens):
-            if index < count:
-                spec = specs[index]
-                if spec.takes_rest:
-                    spec.decode(",".join(tokens[index:]), out)
-                    return out
+        rest = command.rest_index
+        if rest is not None and len(tokens) > rest:
+            for spec, token in zip(specs[:rest], tokens, strict=False):
                 spec.decode(token, out)
-            elif token:
-                unknown(index, token, out)
+            specs[rest].decode(",".join(tokens[rest:]), out)
+            return out
+        for spec, token in zip(specs, tokens, strict=False):
+            spec.decode(token, out)
+        for index in range(len(specs), len(tokens)):
+            if tokens[index]:
+                unknown(index, tokens[index], out)
         return out
