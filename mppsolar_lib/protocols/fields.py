@@ -254,9 +254,9 @@ def decimal_divisor(scale: float) -> int:
     exactly the float ``223.2``), the same value as ``round(2232 * 0.1, 6)`` at a third of the
     cost — and tenths are what most device fields are in.
     """
-    for k in range(1, 7):
-        if abs(scale * 10**k - 1) < 1e-12:
-            return 10**k
+    for power in (10, 100, 1000, 10_000, 100_000, 1_000_000):
+        if abs(scale * power - 1) < 1e-12:
+            return power
     return 0
 
 
