@@ -171,28 +171,34 @@ class Protocol:
 
     def parse(self, command: Command, payload: str) -> Out:
         """Walk the command's layout over the space-separated payload tokens."""
-        tokens = payload.split(" ")
-        out: Out = {}
-        specs = command.fields
-        rest = command.rest_index
-        if rest is not None and len(tokens) > rest:
-            for spec, token in zip(specs[:rest], tokens, strict=False):
-                spec.decode(token, out)
-            specs[rest].decode(" ".join(tokens[rest:]), out)
-            return out
-        # zip() rather than indexing: this loop runs for every field of every poll.
-        for spec, token in zip(specs, tokens, strict=False):
-            spec.decode(token, out)
-        for index in range(len(specs), len(tokens)):
-            if tokens[index]:
-                unknown(index, tokens[index], out)
-        return out
+        return walk(command.fields, payload.split(" "), command.rest_index, " ")
 
     # -- introspection ----------------------------------------------------------------------
 
     def list_commands(self) -> Iterable[Command]:
         """All commands in table order."""
         return self.commands.values()
+
+
+def walk(specs: Sequence[Spec], tokens: list[str], rest: int | None, separator: str) -> Out:
+    """Decode ``tokens`` with ``specs`` in order; the spec at ``rest`` takes all that is left.
+
+    Tokens beyond the layout are kept by position (:func:`unknown`); a short answer simply
+    gives fewer fields.
+    """
+    out: Out = {}
+    if rest is not None and len(tokens) > rest:
+        for spec, token in zip(specs[:rest], tokens, strict=False):
+            spec.decode(token, out)
+        specs[rest].decode(separator.join(tokens[rest:]), out)
+        return out
+    # zip() rather than indexing: this loop runs for every field of every poll.
+    for spec, token in zip(specs, tokens, strict=False):
+        spec.decode(token, out)
+    for index in range(len(specs), len(tokens)):
+        if tokens[index]:
+            unknown(index, tokens[index], out)
+    return out
 
 
 def unknown(index: int, token: str, out: Out) -> None:

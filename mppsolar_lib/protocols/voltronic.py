@@ -10,7 +10,7 @@ from typing import ClassVar
 
 from mppsolar_lib.crc import pi_crc, pi_crc_matches, sum8_digits
 from mppsolar_lib.errors import CRCError, EchoError, FrameError, NAKError, TruncatedFrameError
-from mppsolar_lib.protocols.base import Protocol, unknown
+from mppsolar_lib.protocols.base import Protocol, walk
 from mppsolar_lib.protocols.command import Command, Kind
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, Out, Str
 
@@ -184,18 +184,5 @@ class CaretProtocol(Protocol):
             raise FrameError(f"{command.name}: the answer carries no values")
         if command.options.get("split_spaces"):
             payload = payload.replace(" ", ",")
-        tokens = payload.split(",")
         specs = self._positional.get(command.name, command.fields)
-        out: Out = {}
-        rest = command.rest_index
-        if rest is not None and len(tokens) > rest:
-            for spec, token in zip(specs[:rest], tokens, strict=False):
-                spec.decode(token, out)
-            specs[rest].decode(",".join(tokens[rest:]), out)
-            return out
-        for spec, token in zip(specs, tokens, strict=False):
-            spec.decode(token, out)
-        for index in range(len(specs), len(tokens)):
-            if tokens[index]:
-                unknown(index, tokens[index], out)
-        return out
+        return walk(specs, payload.split(","), command.rest_index, ",")
