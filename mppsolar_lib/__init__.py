@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from mppsolar_lib.errors import (
     CRCError,
+    DeviceTimeoutError,
     EchoError,
     FrameError,
     InvalidParameter,
     InvalidParameterError,
     MppSolarError,
     NAKError,
+    PortError,
     ProtocolError,
+    TransportError,
     TruncatedFrameError,
     UnknownCommandError,
     UnknownProtocolError,
@@ -20,13 +23,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CRCError",
+    "DeviceTimeoutError",
     "EchoError",
     "FrameError",
     "InvalidParameter",
     "InvalidParameterError",
     "MppSolarError",
     "NAKError",
+    "PortError",
     "ProtocolError",
+    "TransportError",
     "TruncatedFrameError",
     "UnknownCommandError",
     "UnknownProtocolError",

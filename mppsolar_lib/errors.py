@@ -54,3 +54,20 @@ InvalidParameter = InvalidParameterError
 
 class UnknownProtocolError(MppSolarError):
     """No protocol is registered under that id."""
+
+
+class TransportError(MppSolarError):
+    """The link to the device failed: closed, reset, unreachable. Reopening may help."""
+
+    transient = True
+
+
+class DeviceTimeoutError(TransportError):
+    """The device did not complete its answer in time (silence or a cut-off frame)."""
+
+
+class PortError(MppSolarError):
+    """The port cannot be used as configured (missing, no permission, not a device).
+
+    Permanent: retrying cannot help; the message says what would (a path, a udev rule, a group).
+    """

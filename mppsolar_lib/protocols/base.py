@@ -157,6 +157,20 @@ class Protocol:
             raise FrameError(f"{command}: cannot decode {frame!r}: {err}") from err
         return Result(definition.name, fields, frame, definition.info)
 
+    def answer_length(self, command: str, buffer: bytes) -> int | None:
+        """Return how many bytes of ``buffer`` make the complete answer to ``command``.
+
+        ``None`` means "not complete yet, read more". Transports call this on what they have
+        received so far, so they stop reading exactly at the frame end instead of sleeping. The
+        default suits CR-terminated answers (a few firmwares end with LF); framings with length
+        fields or fixed sizes override it. It never raises: a malformed frame is handed to
+        :meth:`decode`, which says what is wrong with it.
+        """
+        for index, byte in enumerate(buffer):
+            if byte in (0x0D, 0x0A):
+                return index + 1
+        return None
+
     def read(self, command: Command, frame: bytes, sent: str) -> Out:
         """Check ``frame`` and decode its fields (text protocols: :meth:`unframe` + :meth:`parse`).
 

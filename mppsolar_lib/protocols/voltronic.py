@@ -115,6 +115,26 @@ class CaretProtocol(Protocol):
             return data + pi_crc(data) + b"\r"
         return data + b"\r"
 
+    def answer_length(self, command: str, buffer: bytes) -> int | None:
+        """Return the answer's size from its header: the length field, not the first CR.
+
+        A CRC byte may be a CR, so ``^D`` answers are measured by their length field; ``^0`` and
+        ``^1`` are five bytes; anything else (``(NAK``, garbage) ends at the first CR.
+        """
+        head = buffer[:2]
+        if head == b"^D":
+            if len(buffer) < 5:
+                return None
+            digits = buffer[2:5]
+            if digits.isascii() and digits.isdigit():
+                size = 5 + int(digits)
+                return size if len(buffer) >= size else None
+        elif head in (b"^0", b"^1"):
+            return 5 if len(buffer) >= 5 else None
+        elif len(buffer) < 2 and buffer in (b"", b"^"):
+            return None
+        return super().answer_length(command, buffer)
+
     def unframe(self, command: Command, frame: bytes, sent: str) -> str:
         """Check start, length, terminator and CRC; return the payload (``"ACK"`` for ``^1``)."""
         if len(frame) < 5:
