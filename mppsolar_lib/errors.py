@@ -36,6 +36,10 @@ class CRCError(FrameError):
     """A received frame's checksum does not match its content."""
 
 
+class StaleReplyError(FrameError):
+    """A valid answer that belongs to another command (a late reply to an earlier request)."""
+
+
 class NAKError(ProtocolError):
     """The device refused the command (``(NAK``, ``^0``, …)."""
 
@@ -70,4 +74,29 @@ class PortError(MppSolarError):
     """The port cannot be used as configured (missing, no permission, not a device).
 
     Permanent: retrying cannot help; the message says what would (a path, a udev rule, a group).
+    """
+
+
+class ConfirmationRequiredError(MppSolarError):
+    """A safety setting (battery voltages, charging currents, load supply) was not confirmed.
+
+    Nothing was sent. :attr:`change` describes what would be written, so a front-end can show it,
+    ask, and apply it (``Device.apply_setting(change, confirm=True)``).
+    """
+
+    def __init__(self, message: str, change: object = None) -> None:
+        """Keep the planned change (a ``mppsolar_lib.device.SettingChange``) with the message."""
+        super().__init__(message)
+        self.change = change
+
+
+#: The spec's wording for :class:`ConfirmationRequiredError`.
+SafetyConfirmationRequired = ConfirmationRequiredError
+
+
+class SettingNotAppliedError(MppSolarError):
+    """The device acknowledged a setting but reading it back shows another value.
+
+    Permanent: sending it again is unlikely to help (the unit may refuse it in its current mode,
+    or need another setting first).
     """

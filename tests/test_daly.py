@@ -282,11 +282,16 @@ def test_single_frame_errors() -> None:
 
 
 def test_echo_is_recognised() -> None:
-    """Our own request coming back (RS485 adapters echo) is an EchoError, not a bad frame."""
+    """Our own request coming back alone (RS485 adapters echo) is an EchoError, not a bad frame.
+
+    Followed by the answer, the echo is skipped like any bytes before the answer.
+    """
     with pytest.raises(EchoError):
         DALY.decode("SOC", DALY.build_request("SOC"))
     with pytest.raises(EchoError):
-        DALY40.decode("cellVoltages", DALY40.build_request("cellVoltages") + VOLTAGES_16)
+        DALY40.decode("cellVoltages", DALY40.build_request("cellVoltages"))
+    echoed = DALY40.decode("cellVoltages", DALY40.build_request("cellVoltages") + VOLTAGES_16)
+    assert echoed == DALY40.decode("cellVoltages", VOLTAGES_16)
 
 
 # -- multi-frame answers -----------------------------------------------------------------------
@@ -349,7 +354,9 @@ def test_multi_frame_errors() -> None:
     with pytest.raises(CRCError, match="frame 3"):
         DALY.decode("cellVoltages", bytes(corrupt))
     swapped = good[13:26] + good[:13] + good[26:]
-    with pytest.raises(FrameError, match="frame 1 is numbered 2"):
+    # Frame 2 before frame 1 reads as the stale tail of an earlier answer: skipped, and then
+    # frame 3 follows frame 1.
+    with pytest.raises(FrameError, match="frame 2 is numbered 3"):
         DALY.decode("cellVoltages", swapped)
     with pytest.raises(FrameError, match="data id 0x96, not 0x95"):
         DALY.decode("cellVoltages", good[:13] + temperature_frames([60], 1))

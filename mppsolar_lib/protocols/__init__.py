@@ -8,38 +8,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from functools import cache
+import importlib
 
 from mppsolar_lib.errors import UnknownProtocolError
 from mppsolar_lib.protocols.base import Protocol
 from mppsolar_lib.protocols.command import Command, Kind
-from mppsolar_lib.protocols.daly import DALY
-from mppsolar_lib.protocols.daly40 import DALY40
 from mppsolar_lib.protocols.fields import Field, FieldInfo, Hints, Result
-from mppsolar_lib.protocols.jk02 import JK02
-from mppsolar_lib.protocols.jk02_32 import JK02_32
-from mppsolar_lib.protocols.jk04 import JK04
-from mppsolar_lib.protocols.jk232 import JK232
-from mppsolar_lib.protocols.jk485 import JK485
-from mppsolar_lib.protocols.jkpb import JKPB
-from mppsolar_lib.protocols.jkserial import JKSerial
-from mppsolar_lib.protocols.jkv11 import JKV11
-from mppsolar_lib.protocols.pi16 import PI16
-from mppsolar_lib.protocols.pi17 import PI17
-from mppsolar_lib.protocols.pi17infini import PI17INFINI
-from mppsolar_lib.protocols.pi17m058 import PI17M058
-from mppsolar_lib.protocols.pi18 import PI18
-from mppsolar_lib.protocols.pi18lvx import PI18LVX
-from mppsolar_lib.protocols.pi18sv import PI18SV
-from mppsolar_lib.protocols.pi30 import PI30
-from mppsolar_lib.protocols.pi30m044 import PI30M044
-from mppsolar_lib.protocols.pi30m045 import PI30M045
-from mppsolar_lib.protocols.pi30max import PI30MAX
-from mppsolar_lib.protocols.pi30mst import PI30MST
-from mppsolar_lib.protocols.pi30revo import PI30REVO
-from mppsolar_lib.protocols.pi41 import PI41
 from mppsolar_lib.protocols.settings import Setting, SettingKind
-from mppsolar_lib.protocols.vedirect import VeDirect
 
 __all__ = [
     "Command",
@@ -55,37 +32,55 @@ __all__ = [
     "list_protocols",
 ]
 
-#: Every protocol class by id. A new protocol module adds its class here.
-REGISTRY: dict[str, type[Protocol]] = {
-    cls.id: cls
-    for cls in (
-        DALY,
-        DALY40,
-        JK02,
-        JK02_32,
-        JK04,
-        JK232,
-        JK485,
-        JKPB,
-        JKSerial,
-        JKV11,
-        PI16,
-        PI17,
-        PI17INFINI,
-        PI17M058,
-        PI18,
-        PI18SV,
-        PI18LVX,
-        PI30,
-        PI30MAX,
-        PI30M044,
-        PI30M045,
-        PI30MST,
-        PI30REVO,
-        PI41,
-        VeDirect,
-    )
+#: Every protocol by id: the module under ``mppsolar_lib.protocols`` and the class. Modules are
+#: imported on first use, so a program that talks to one PI30 inverter does not pay for loading
+#: two dozen command tables (the CLI's cold start). A new protocol module adds its line here.
+_MODULES: Mapping[str, tuple[str, str]] = {
+    "daly": ("daly", "DALY"),
+    "daly40": ("daly40", "DALY40"),
+    "jk02": ("jk02", "JK02"),
+    "jk02_32": ("jk02_32", "JK02_32"),
+    "jk04": ("jk04", "JK04"),
+    "jk232": ("jk232", "JK232"),
+    "jk485": ("jk485", "JK485"),
+    "jkpb": ("jkpb", "JKPB"),
+    "jkserial": ("jkserial", "JKSerial"),
+    "jkv11": ("jkv11", "JKV11"),
+    "pi16": ("pi16", "PI16"),
+    "pi17": ("pi17", "PI17"),
+    "pi17infini": ("pi17infini", "PI17INFINI"),
+    "pi17m058": ("pi17m058", "PI17M058"),
+    "pi18": ("pi18", "PI18"),
+    "pi18sv": ("pi18sv", "PI18SV"),
+    "pi18lvx": ("pi18lvx", "PI18LVX"),
+    "pi30": ("pi30", "PI30"),
+    "pi30max": ("pi30max", "PI30MAX"),
+    "pi30m044": ("pi30m044", "PI30M044"),
+    "pi30m045": ("pi30m045", "PI30M045"),
+    "pi30mst": ("pi30mst", "PI30MST"),
+    "pi30revo": ("pi30revo", "PI30REVO"),
+    "pi41": ("pi41", "PI41"),
+    "ved": ("vedirect", "VeDirect"),
 }
+
+
+class _Registry(Mapping[str, type[Protocol]]):
+    """Protocol classes by id, each module imported when its class is first looked up."""
+
+    def __getitem__(self, protocol_id: str) -> type[Protocol]:
+        module, name = _MODULES[protocol_id]
+        cls: type[Protocol] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        return cls
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+#: Every protocol class by id (a read-only mapping; lookups import the protocol's module).
+REGISTRY: Mapping[str, type[Protocol]] = _Registry()
 
 
 def list_protocols() -> list[str]:

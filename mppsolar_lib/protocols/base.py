@@ -187,6 +187,39 @@ class Protocol:
         """Walk the command's layout over the space-separated payload tokens."""
         return walk(command.fields, payload.split(" "), command.rest_index, " ")
 
+    # -- reply matching ---------------------------------------------------------------------
+
+    def matches(self, command: str, answer: bytes | Result) -> bool:
+        """Whether ``answer`` (a frame, or its decoded :class:`Result`) is an answer to ``command``.
+
+        A device that answered an earlier command late (after its timeout) puts that answer in
+        front of the next command's; it may well be a valid frame. This is the check that keeps
+        it from being decoded as the wrong command: the answer must decode (a frame that does
+        not, NAK included, does not match), and where the framing can tell
+        (:meth:`answer_tokens`), its number of values must fit the command's layout
+        (:func:`fits`). Binary framings carry the command's id and length in every frame, so
+        decoding is the whole check for them. Protocols with a better signal override this.
+        """
+        if not isinstance(answer, Result):
+            try:
+                answer = self.decode(command, answer)
+            except ProtocolError:
+                return False
+        definition, _ = self.resolve(command)
+        shape = self.answer_tokens(definition, answer.raw, command)
+        return shape is None or fits(*shape)
+
+    def answer_tokens(
+        self, command: Command, frame: bytes, sent: str
+    ) -> tuple[Sequence[Spec], list[str]] | None:
+        """Return the layout ``frame``'s payload is walked with and the payload's tokens.
+
+        ``None`` (the default) says the framing identifies the answer by itself (binary records
+        with an id and a length). Text framings override this; ``frame`` has been decoded
+        successfully already.
+        """
+        return None
+
     # -- introspection ----------------------------------------------------------------------
 
     def list_commands(self) -> Iterable[Command]:
@@ -213,6 +246,42 @@ def walk(specs: Sequence[Spec], tokens: list[str], rest: int | None, separator: 
         if tokens[index]:
             unknown(index, tokens[index], out)
     return out
+
+
+def fits(specs: Sequence[Spec], tokens: Sequence[str]) -> bool:
+    """Whether an answer of ``tokens`` has the shape of the layout ``specs``.
+
+    Real firmwares vary: the vectors hold answers with up to a third fewer values than the
+    layout describes (older firmware, e.g. BATS 18 of 23, QPIRI 25 of 28) and one more (a
+    field the table does not know), so the window is ``len(specs) - max(2, len // 3)`` to
+    ``len(specs) + max(1, len // 8)`` values. A free-text field at the end (:class:`Rest`)
+    takes any number. A one-value layout may receive a list of like values (QMCHGCR: ``010
+    020 030 …``, every token of the same shape). What passes this check is a look-alike: two
+    commands answered with the same number of values, or single values of the same shape,
+    cannot be told apart by shape.
+    """
+    described = len(specs)
+    count = len(tokens)
+    rest = next((index for index, spec in enumerate(specs) if spec.takes_rest), None)
+    if rest is not None:
+        return count >= rest + 1 - max(2, (rest + 1) // 3)
+    if count < described - max(2, described // 3):
+        return False
+    extra = [token for token in tokens[described:] if token]
+    if described == 1 and extra:
+        shape = _shape(tokens[0])
+        return all(_shape(token) == shape for token in extra)
+    return len(extra) <= max(1, described // 8)
+
+
+_SHAPES = str.maketrans(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", "9" * 10 + "a" * 52
+)
+
+
+def _shape(token: str) -> str:
+    """``"010"`` -> ``"999"``, ``"PI30"`` -> ``"aa99"``: what a list's items have in common."""
+    return token.translate(_SHAPES)
 
 
 def unknown(index: int, token: str, out: Out) -> None:

@@ -33,8 +33,9 @@ from mppsolar_lib.errors import (
     NAKError,
     TruncatedFrameError,
 )
+from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.binary import BinaryProtocol, BinSpec, Bits, Hex, Label, Num, Series
+from mppsolar_lib.protocols.binary import BinSpec, Bits, Hex, Label, Num, Series
 from mppsolar_lib.protocols.command import Choice, Command, Kind, Param, query, setter
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, FieldInfo, Hints, Out, Value, slugify
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
@@ -526,7 +527,7 @@ def _data_id(command: Command) -> int:
     return data_id
 
 
-class DALY(BinaryProtocol):
+class DALY(FramedProtocol):
     """Daly BMS, host address 0x80 (Daly protocol V1.0's PC address; V1.2's Bluetooth one)."""
 
     id: ClassVar[str] = "daly"
@@ -564,6 +565,52 @@ class DALY(BinaryProtocol):
         return body + bytes((checksum(body),)) + b"\n"
 
     # -- answers ----------------------------------------------------------------------------
+
+    def span(self, command: Command, sent: str, buffer: bytes) -> Span | None:
+        """Return where the answer lies: one 13-byte frame, or the frames of a multi-frame answer.
+
+        An answer frame starts ``A5 01 <data id> 08``; what comes before the first one (the
+        request echoed by an adapter, frames for other data ids, noise) is skipped (see
+        :mod:`.answers`). Cell voltages and temperatures come as frames numbered from 1; frames
+        numbered otherwise before frame 1 are the stale tail of an earlier answer. The answer is
+        complete:
+
+        * with a count (``cellVoltages16``), after the frames that count needs: ceil(16 / 3) = 6;
+        * without one, after the first frame whose last value is padding (zero: the BMS pads
+          only after the last cell, so no value can follow) or after the 16th frame, whichever
+          comes first. A pack whose last frame is full and whose BMS then stops (cell count a
+          multiple of 3 on firmware that sends no padding frame) never completes: the exchange
+          ends with the transport's timeout. Use the counted command for such packs;
+          :func:`counted_commands` makes them from the ``status`` answer.
+
+        A frame that breaks the numbered run ends the answer there, for ``decode`` to judge.
+        """
+        header = bytes((START, BMS_ADDRESS, _data_id(command), DATA_LENGTH))
+        spec = command.fields[0]
+        start = buffer.find(header)
+        if not isinstance(spec, FrameSeries):
+            if start < 0 or len(buffer) < start + FRAME_SIZE:
+                return None
+            return start, start + FRAME_SIZE
+        # The first frame of the run: numbered 1.
+        while start >= 0 and len(buffer) > start + 4 and buffer[start + 4] != 1:
+            start = buffer.find(header, start + 1)
+        if start < 0:
+            return None
+        param = sent[len(command.name) :]
+        needed = -(-int(param) // spec.per_frame) if param.isdigit() else None
+        frames = 0
+        while True:
+            at = start + frames * FRAME_SIZE
+            head = buffer[at : at + 5]
+            if head != (header + bytes((frames + 1,)))[: len(head)]:
+                return start, at  # the run broke: hand over what came, decode judges it
+            if len(buffer) < at + FRAME_SIZE:
+                return None
+            frames += 1
+            last = spec.frame_struct.unpack_from(buffer, at + 5)[-1]
+            if frames == needed or (needed is None and (frames >= spec.max_frames or not last)):
+                return start, at + FRAME_SIZE
 
     def _data(self, command: Command, chunk: bytes, sent: str, number: int) -> bytes:
         """Check one 13-byte frame; return its 8 data bytes."""

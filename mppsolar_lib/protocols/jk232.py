@@ -20,8 +20,9 @@ from typing import Final, cast
 
 from mppsolar_lib.crc import jbd_checksum
 from mppsolar_lib.errors import CRCError, FrameError, NAKError, TruncatedFrameError
+from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.binary import BinaryProtocol, Bits, Computed, Hex, Num, Series
+from mppsolar_lib.protocols.binary import Bits, Computed, Hex, Num, Series
 from mppsolar_lib.protocols.command import Command, query
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, Hints, Out, default_hints
 
@@ -204,7 +205,7 @@ DEVICE_NAME: Final = query(
 COMMANDS: Final[Mapping[str, Command]] = table(BASIC_INFO, CELL_VOLTAGES, DEVICE_NAME)
 
 
-class JK232(BinaryProtocol):
+class JK232(FramedProtocol):
     """JK BMS over RS232/UART, JBD-style ``DD … 77`` frames."""
 
     id = "jk232"
@@ -217,6 +218,18 @@ class JK232(BinaryProtocol):
         """Build ``DD A5 cmd 00 chk 77`` (reads carry no data)."""
         body = bytes((cast("int", command.options["code"]), 0))
         return bytes((START, READ)) + body + jbd_checksum(body).to_bytes(2, "big") + bytes((END,))
+
+    def span(self, command: Command, sent: str, buffer: bytes) -> Span | None:
+        """Return where ``DD reg status len … chk 77`` lies: 7 + its length byte from its start.
+
+        The answer starts with ``DD`` and the register asked for; the request (``DD A5 …``),
+        echoed by some adapters, and noise before it are stepped over (see :mod:`.answers`).
+        """
+        start = buffer.find(bytes((START, cast("int", command.options["code"]))))
+        if start < 0 or len(buffer) < start + 4:
+            return None
+        end = start + OVERHEAD + buffer[start + 3]
+        return (start, end) if len(buffer) >= end else None
 
     def check(self, command: Command, frame: bytes, sent: str) -> bytes:
         """Check start, register echo, status, length, checksum and end; return the frame.

@@ -22,8 +22,9 @@ from typing import Final
 
 from mppsolar_lib.crc import sum8
 from mppsolar_lib.errors import CRCError, FrameError, TruncatedFrameError
+from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.binary import BinaryProtocol, Bits, Hex, Label, Num, Series
+from mppsolar_lib.protocols.binary import Bits, Hex, Label, Num, Series
 from mppsolar_lib.protocols.command import Command, query
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, Hints
 
@@ -80,7 +81,7 @@ STATUS: Final = query(
 COMMANDS: Final[Mapping[str, Command]] = table(STATUS)
 
 
-class JK485(BinaryProtocol):
+class JK485(FramedProtocol):
     """JK active balancer over RS485 (``55 AA`` requests, ``EB 90`` answers)."""
 
     id = "jk485"
@@ -92,6 +93,15 @@ class JK485(BinaryProtocol):
         """Build ``55 AA 01 func 00 00 sum``."""
         body = REQUEST_HEADER + bytes((ADDRESS, READ_ALL, 0, 0))
         return body + bytes((sum8(body),))
+
+    def span(self, command: Command, sent: str, buffer: bytes) -> Span | None:
+        """Return where the 74-byte ``EB 90 addr FF …`` answer lies (noise before it is skipped)."""
+        start = buffer.find(ANSWER_HEADER)
+        while start >= 0 and len(buffer) > start + 3 and buffer[start + 3] != READ_ALL:
+            start = buffer.find(ANSWER_HEADER, start + 1)
+        if start < 0 or len(buffer) < start + SIZE:
+            return None
+        return start, start + SIZE
 
     def check(self, command: Command, frame: bytes, sent: str) -> bytes:
         """Check header, function, size and checksum; return the frame (offsets are frame offsets)."""

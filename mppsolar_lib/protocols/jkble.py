@@ -32,7 +32,8 @@ from mppsolar_lib.errors import (
     NAKError,
     TruncatedFrameError,
 )
-from mppsolar_lib.protocols.binary import BinaryProtocol, BinSpec, Hex, Label, Num, Text
+from mppsolar_lib.protocols.answers import FramedProtocol, Span
+from mppsolar_lib.protocols.binary import BinSpec, Hex, Label, Num, Text
 from mppsolar_lib.protocols.command import Command, Kind, Param
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, Hints, Out
 
@@ -232,7 +233,7 @@ def _int_option(command: Command, key: str) -> int:
     return value
 
 
-class JkBleProtocol(BinaryProtocol):
+class JkBleProtocol(FramedProtocol):
     """Framing shared by the JK Bluetooth layouts (jk02, jk02_32, jkv11, jk04).
 
     Commands carry their code in ``options["code"]``; queries the record type they answer with
@@ -258,6 +259,84 @@ class JkBleProtocol(BinaryProtocol):
         if command.kind is Kind.SETTER:
             return check_ack(frame, sent, _int_option(command, "code"))
         return check_record(frame, sent, _int_option(command, "record"))
+
+    def span(self, command: Command, sent: str, buffer: bytes) -> Span | None:
+        """Return where the answer lies: the first record of the command's type, or the ACK.
+
+        Records of other types (the settings record a ``0x96`` request sends before the cell
+        data, the cell data a BMS streams while a setting is written), request echoes and
+        "ready" frames are stepped over; a setter's answer is the first 20-byte frame with code
+        ``0xc8``. See :func:`find_frame` for the record lengths.
+        """
+        if command.kind is Kind.SETTER:
+            return find_frame(buffer, ack=True)
+        return find_frame(buffer, record_type=_int_option(command, "record"))
+
+
+# -- where an answer ends -----------------------------------------------------------------------
+
+
+def record_length(buffer: bytes, start: int, *, ready: bool = True) -> int | None:
+    """Length of the record at ``start``: 300, 320, 0 if damaged, None if more bytes are needed.
+
+    300 when the sum at byte 300 holds, 320 when the 20-byte "ready" frame follows it (or when
+    the sum sits at the very end of 320 bytes). A record whose sums both fail is damaged.
+    ``ready=False`` leaves a following ready frame out (it may be a setter's acknowledgement).
+    """
+    available = len(buffer) - start
+    if available < RECORD_LENGTH:
+        return None
+    end = start + RECORD_LENGTH
+    if sum8(buffer[start : end - 1]) == buffer[end - 1]:
+        if not ready:
+            return RECORD_LENGTH
+        tail = buffer[end : end + len(REQUEST_START)]
+        if not tail or not REQUEST_START.startswith(tail):
+            return RECORD_LENGTH
+        # The ready frame that newer firmware appends: wait for it whole.
+        return LONG_RECORD_LENGTH if available >= LONG_RECORD_LENGTH else None
+    if available < LONG_RECORD_LENGTH:
+        return None
+    end = start + LONG_RECORD_LENGTH
+    return LONG_RECORD_LENGTH if sum8(buffer[start : end - 1]) == buffer[end - 1] else 0
+
+
+def find_frame(buffer: bytes, *, record_type: int | None = None, ack: bool = False) -> Span | None:
+    """Return where the first record of ``record_type`` (or, ``ack``, acknowledgement) lies.
+
+    Everything before it counts (see :mod:`.answers`); whole frames that are not the answer are
+    stepped over, a damaged record of the wanted type ends the answer (``decode`` reports its
+    checksum), a damaged one of another type is searched through byte by byte.
+    """
+    pos = 0
+    while True:
+        found = [i for i in (buffer.find(s, pos) for s in _STARTS) if i >= 0]
+        if not found:
+            return None
+        start = min(found)
+        if buffer.startswith(REQUEST_START, start):
+            end = start + REQUEST_LENGTH
+            if len(buffer) < end:
+                return None
+            if sum8(buffer[start : end - 1]) != buffer[end - 1]:
+                pos = start + 1
+                continue
+            if ack and buffer[start + 4] == ACK_CODE:
+                return start, end
+            pos = end  # an echo of the request, or a "ready" frame between records
+            continue
+        length = record_length(buffer, start, ready=not ack)
+        if length is None:
+            return None
+        wanted = not ack and buffer[start + 4] == record_type
+        if length == 0:
+            if wanted:
+                return start, start + RECORD_LENGTH
+            pos = start + 1
+            continue
+        if wanted:
+            return start, start + length
+        pos = start + length
 
 
 # -- notification assembler ---------------------------------------------------------------------

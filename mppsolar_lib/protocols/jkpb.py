@@ -31,8 +31,9 @@ from typing import Final, cast
 from mppsolar_lib.crc import crc16_modbus, sum8
 from mppsolar_lib.errors import CRCError, FrameError, TruncatedFrameError
 from mppsolar_lib.protocols import jk02
+from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import derive, table
-from mppsolar_lib.protocols.binary import BinaryProtocol, BinSpec, Computed, Label
+from mppsolar_lib.protocols.binary import BinSpec, Computed, Label
 from mppsolar_lib.protocols.command import Command, query
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, Hints, Out, Result, default_hints
 from mppsolar_lib.protocols.jkble import DEVICE_INFO_FIELDS, PASSCODES, RECORD_LENGTH, RECORD_START
@@ -103,7 +104,7 @@ COMMANDS: Final[Mapping[str, Command]] = table(
 )
 
 
-class JKPB(BinaryProtocol):
+class JKPB(FramedProtocol):
     """JK-PB inverter BMS over RS485 (Modbus RTU triggers, JK records back)."""
 
     id = "jkpb"
@@ -126,6 +127,26 @@ class JKPB(BinaryProtocol):
             bytes((ADDRESS, WRITE_MULTIPLE)) + register.to_bytes(2, "big") + bytes((0, 1, 2, 0, 0))
         )
         return pdu + crc16_modbus(pdu).to_bytes(2, "little")
+
+    def span(self, command: Command, sent: str, buffer: bytes) -> Span | None:
+        """Return where the record and the 8-byte Modbus response after it lie.
+
+        The record is 300 bytes from ``55 AA EB 90``; the BMS then sends ``01 10 reg 00 01``
+        + CRC. A bare record is complete only once a byte arrives that cannot start that
+        response: a unit that never sends it is answered by the transport's timeout, which the
+        Modbus response saves on every other unit (it would otherwise arrive as the stale start
+        of the next answer). The echo of the request and noise before the record are skipped.
+        """
+        start = buffer.find(RECORD_START)
+        if start < 0 or len(buffer) < start + RECORD_LENGTH:
+            return None
+        end = start + RECORD_LENGTH
+        tail = buffer[end : end + MODBUS_RESPONSE]
+        if not tail:
+            return None
+        if tail[:2] != bytes((ADDRESS, WRITE_MULTIPLE))[: len(tail)]:
+            return start, end
+        return (start, end + MODBUS_RESPONSE) if len(tail) == MODBUS_RESPONSE else None
 
     def check(self, command: Command, frame: bytes, sent: str) -> bytes:
         """Check the record (header, sum, type) and the Modbus response after it, if any."""
@@ -158,7 +179,7 @@ class JKPB(BinaryProtocol):
     def decode(self, command: str, frame: bytes) -> Result:
         """Decode ``frame``; field metadata follows the record type that came back."""
         result = super().decode(command, frame)
-        layout = self._by_record[frame[4]]
+        layout = self._by_record[result.raw[4]]
         if layout.name == result.command:
             return result
-        return Result(result.command, result.values_by_key, frame, layout.info)
+        return Result(result.command, result.values_by_key, result.raw, layout.info)

@@ -26,18 +26,9 @@ from typing import Final, cast
 
 from mppsolar_lib.crc import sum16
 from mppsolar_lib.errors import CRCError, EchoError, FrameError, TruncatedFrameError
+from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import table
-from mppsolar_lib.protocols.binary import (
-    BinaryProtocol,
-    BinSpec,
-    Bits,
-    Computed,
-    Hex,
-    Label,
-    Num,
-    Series,
-    Text,
-)
+from mppsolar_lib.protocols.binary import BinSpec, Bits, Computed, Hex, Label, Num, Series, Text
 from mppsolar_lib.protocols.command import Command, query
 from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, FieldInfo, Hints, Out, default_hints
 
@@ -305,7 +296,7 @@ STATUS: Final = query(
 COMMANDS: Final[Mapping[str, Command]] = table(STATUS)
 
 
-class JKSerial(BinaryProtocol):
+class JKSerial(FramedProtocol):
     """JK BMS "NW" frames over TTL serial / RS485."""
 
     id = "jkserial"
@@ -318,6 +309,29 @@ class JKSerial(BinaryProtocol):
         head = START + (19).to_bytes(2, "big") + bytes((0, 0, 0, 0, 0x03, 0x03, 0x00))
         body = head + bytes((cast("int", command.options["code"]), 0, 0, 0, 0, END))
         return body + sum16(body).to_bytes(4, "big")
+
+    def span(self, command: Command, sent: str, buffer: bytes) -> Span | None:
+        """Return where the answer lies: ``NW``, then its length field + 2 bytes in all.
+
+        A frame whose length cannot hold an empty frame is no frame (the search goes on after
+        its ``NW``); a complete request frame (transport type 00, an adapter's echo) is stepped
+        over (see :mod:`.answers`).
+        """
+        start = buffer.find(START)
+        while start >= 0:
+            if len(buffer) < start + 4:
+                return None
+            size = int.from_bytes(buffer[start + 2 : start + 4], "big") + 2
+            if size < HEAD + TAIL:
+                start = buffer.find(START, start + 1)
+                continue
+            end = start + size
+            if len(buffer) < end:
+                return None
+            if buffer[start + 10] != REQUEST_TYPE:
+                return start, end
+            start = buffer.find(START, end)
+        return None
 
     def check(self, command: Command, frame: bytes, sent: str) -> bytes:
         """Check start, length, end mark and checksum; return the identifier data."""

@@ -38,6 +38,7 @@ from mppsolar_lib.errors import (
     NAKError,
     TruncatedFrameError,
 )
+from mppsolar_lib.protocols.answers import everything, lookup
 from mppsolar_lib.protocols.base import Protocol, table
 from mppsolar_lib.protocols.command import Command, Kind, Param, query
 from mppsolar_lib.protocols.fields import (
@@ -989,6 +990,25 @@ class VeDirect(Protocol):
             data += register.encode(Decimal(text[len(command.name) :]))
         return hex_frame(nibble, data)
 
+    def answer_length(self, command: str, buffer: bytes) -> int | None:
+        r"""Return where the answer ends in the stream of text blocks and HEX frames.
+
+        ``vedtext``: at the end of the first block that passes its checksum (its ``Checksum``
+        line and check byte). A capture begins anywhere in the stream, so the block it cuts is
+        stepped over; after :data:`TEXT_ATTEMPTS` block ends none of which verified, the answer
+        ends anyway and ``decode`` reports the checksum or framing error rather than the
+        transport timing out. HEX commands: at the ``\n`` of the first HEX frame answering the
+        command's register (or saying the device could not handle it); text and asynchronous
+        HEX frames before it count, and ``decode`` picks the answer out of them.
+        """
+        definition = lookup(self, command)
+        if definition is None:
+            return everything(buffer)
+        register = definition.options.get("register")
+        if isinstance(register, Register):
+            return _hex_answer_end(buffer, definition.options["hex"], register.id)
+        return _text_block_end(buffer)
+
     def read(self, command: Command, frame: bytes, sent: str) -> Out:
         """Decode text blocks (``vedtext``) or find and decode the answer to a HEX command."""
         register = command.options.get("register")
@@ -1024,6 +1044,42 @@ class VeDirect(Protocol):
         if bad is not None:
             raise type(bad)(f"{sent}: {bad}") from bad
         raise TruncatedFrameError(f"{sent}: no answer for register {register.id:#06x} in {frame!r}")
+
+
+#: Block ends looked at before a ``vedtext`` answer is handed over without a verified block.
+TEXT_ATTEMPTS: Final = 3
+_CHECKSUM_LINE: Final = b"Checksum\t"
+
+
+def _text_block_end(buffer: bytes) -> int | None:
+    """End of the first verified text block (or of the :data:`TEXT_ATTEMPTS`-th block end)."""
+    parser = VeDirectTextParser()
+    pos = attempts = 0
+    while True:
+        label = buffer.find(_CHECKSUM_LINE, pos)
+        if label < 0:
+            return None
+        end = label + len(_CHECKSUM_LINE) + 1  # the check byte, whatever its value
+        if end > len(buffer):
+            return None
+        attempts += 1
+        if parser.feed(buffer[pos:end]) or attempts >= TEXT_ATTEMPTS:
+            return end
+        pos = end
+
+
+def _hex_answer_end(buffer: bytes, wanted: object, register: int) -> int | None:
+    """End of the first HEX frame that answers ``register`` (or refuses the request)."""
+    for match in _HEX_FRAME.finditer(buffer):
+        try:
+            nibble, data = parse_hex_frame(match.group(0))
+        except FrameError:
+            continue
+        if nibble in (UNKNOWN_COMMAND, FRAME_ERROR):
+            return match.end()
+        if nibble == wanted and int.from_bytes(data[:2], "little") == register:
+            return match.end()
+    return None
 
 
 def read_text(frame: bytes, sent: str = "vedtext") -> Out:

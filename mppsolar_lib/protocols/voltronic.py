@@ -6,13 +6,14 @@ end QBMS with LF) and carry the same CRC over everything before it. ``(NAK`` is 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from mppsolar_lib.crc import pi_crc, pi_crc_matches, sum8_digits
 from mppsolar_lib.errors import CRCError, EchoError, FrameError, NAKError, TruncatedFrameError
 from mppsolar_lib.protocols.base import Protocol, walk
 from mppsolar_lib.protocols.command import Command, Kind
-from mppsolar_lib.protocols.fields import DIAGNOSTIC, Out, Str
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, Out, Spec, Str
 
 MONTH_NAMES = (
     "January",
@@ -71,6 +72,12 @@ class VoltronicProtocol(Protocol):
         if not pi_crc_matches(body, frame[-3:-1]):
             raise CRCError(f"{sent}: CRC mismatch in {frame!r}")
         return body[1:].decode("latin-1")
+
+    def answer_tokens(
+        self, command: Command, frame: bytes, sent: str
+    ) -> tuple[Sequence[Spec], list[str]] | None:
+        """Return the space-separated values between ``(`` and the CRC (for the reply check)."""
+        return command.fields, self.unframe(command, frame, sent).split(" ")
 
 
 class CaretProtocol(Protocol):
@@ -193,6 +200,15 @@ class CaretProtocol(Protocol):
         if command.name in self._positional:
             out.update(period_values(self.resolve(sent)[1]))
         return out
+
+    def answer_tokens(
+        self, command: Command, frame: bytes, sent: str
+    ) -> tuple[Sequence[Spec], list[str]] | None:
+        """Return the comma-separated values of a ``^D`` answer (``["ACK"]`` for ``^1``)."""
+        payload = self.unframe(command, frame, sent)
+        if command.options.get("split_spaces"):
+            payload = payload.replace(" ", ",")
+        return self._positional.get(command.name, command.fields), payload.split(",")
 
     def parse(self, command: Command, payload: str) -> Out:
         """Walk the command's layout over the comma-separated payload tokens.

@@ -35,6 +35,20 @@ class Simulator(ABC):
     def handle(self, request: bytes) -> bytes | None:
         """Return the device's answer to ``request`` (``None``: the device stays silent)."""
 
+    def split_requests(self, buffer: bytes) -> tuple[list[bytes], bytes]:
+        """Split bytes received so far into complete requests and the incomplete rest.
+
+        Servers feed whatever arrives (a byte stream has no message boundaries) and answer
+        each complete request in order. The default suits CR-terminated requests, each kept
+        with its CR; binary protocols override it with their own framing.
+        """
+        requests = []
+        start = 0
+        while (end := buffer.find(b"\r", start)) >= 0:
+            requests.append(buffer[start : end + 1])
+            start = end + 1
+        return requests, buffer[start:]
+
     def unsolicited(self) -> bytes:
         """Return bytes the device sends without being asked (VE.Direct text); none by default."""
         return b""

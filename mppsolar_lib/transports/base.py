@@ -94,6 +94,9 @@ class BufferedTransport(Transport):
         """Connect (no-op when already open)."""
         if self.is_open:
             return
+        if self._open:
+            # The link was lost: release what is left of it before connecting again.
+            await self.close()
         self._buffer.clear()
         self._lost = None
         await self._connect()
@@ -139,7 +142,10 @@ class BufferedTransport(Transport):
                     return answer
             if self._lost is not None:
                 error = self._lost
-                raise TransportError(f"{self.name}: {error}") from error
+                text = str(error)
+                # Errors handed to lost() may already name the link; say it once.
+                message = text if text.startswith(self.name) else f"{self.name}: {text}"
+                raise TransportError(message) from error
             if not self._open:
                 raise TransportError(f"{self.name}: closed during the exchange")
             remaining = deadline - time.monotonic()

@@ -1,0 +1,76 @@
+"""Where results go: console formats today, the bridge's MQTT/Prometheus/database outputs later.
+
+>>> from mppsolar_lib.outputs import get_output
+>>> screen = get_output("screen")            # an Output instance (default options)
+
+The registry maps a name to ``"module:Class"`` and a description, and imports the module only
+when that output is asked for: the CLI's start-up never pays for an MQTT client it does not use,
+and ``-o`` can list every output without importing any. A new output registers itself here with
+:func:`register_output` (or by adding a line to ``_REGISTRY``).
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+import importlib
+
+from mppsolar_lib.outputs.base import ConsoleOutput, Output, OutputError, OutputOptions, Report, Row
+
+__all__ = [
+    "ConsoleOutput",
+    "Output",
+    "OutputError",
+    "OutputOptions",
+    "Report",
+    "Row",
+    "get_output",
+    "list_outputs",
+    "register_output",
+]
+
+_CONSOLE = "mppsolar_lib.outputs.console"
+
+#: name -> ("module:Class", description)
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "screen": (f"{_CONSOLE}:Screen", "a table of parameter, value and unit (the default)"),
+    "boxdraw": (f"{_CONSOLE}:BoxDraw", "the screen table framed with line-art boxes"),
+    "simple": (f"{_CONSOLE}:Simple", "key=value lines"),
+    "simpleunits": (f"{_CONSOLE}:SimpleUnits", "key=value(unit) lines"),
+    "value": (f"{_CONSOLE}:Values", "values only, one per line"),
+    "json": (f"{_CONSOLE}:Json", "one JSON object per command"),
+    "json_units": (f"{_CONSOLE}:JsonUnits", 'one JSON object per command, {"value", "unit"} each'),
+    "raw": (f"{_CONSOLE}:Raw", "the answer frame as received"),
+}
+
+
+def register_output(name: str, target: str, description: str) -> None:
+    """Make ``target`` (``"package.module:Class"``, an :class:`Output`) available as ``name``."""
+    _REGISTRY[name] = (target, description)
+
+
+def list_outputs() -> dict[str, str]:
+    """Return every output name with its description, sorted by name."""
+    return {name: description for name, (_, description) in sorted(_REGISTRY.items())}
+
+
+def get_output(name: str, options: OutputOptions | None = None) -> Output:
+    """Return a new instance of the output registered as ``name``.
+
+    Raises :class:`OutputError` for an unknown name (with close matches), or when the output's
+    optional dependencies are not installed (saying which extra to install).
+    """
+    entry = _REGISTRY.get(name.strip().lower())
+    if entry is None:
+        close = get_close_matches(name, _REGISTRY, n=3)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise OutputError(f"unknown output {name!r}; {hint}known: {', '.join(sorted(_REGISTRY))}")
+    module_name, _, class_name = entry[0].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise OutputError(
+            f"output {name!r} needs {err.name!r}, which is not installed; "
+            "install the matching extra, e.g. pip install 'mppsolar-lib[all]'"
+        ) from err
+    cls: type[Output] = getattr(module, class_name)
+    return cls(options)
