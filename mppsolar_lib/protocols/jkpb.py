@@ -20,7 +20,9 @@ An answer is decoded by the record type it carries, not by the command it answer
 reference's examples for ``getAdditionalInfo`` and ``getCellData`` are swapped (their Modbus
 responses name registers ``1620`` and ``161E``), and a record describes itself. ``record_type``
 says what came back. The reference only returns the frame as hex; ``response`` keeps that, and
-the decoded fields sit beside it.
+the decoded fields sit beside it. As an *answer to a command*, though, only the command's own
+record counts (:meth:`JKPB.matches`): the retrying ``Device`` takes a record of another type
+(the late answer to an earlier trigger) as a stale reply and asks again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from collections.abc import Mapping
 from typing import Final, cast
 
 from mppsolar_lib.crc import crc16_modbus, sum8
-from mppsolar_lib.errors import CRCError, FrameError, TruncatedFrameError
+from mppsolar_lib.errors import CRCError, FrameError, ProtocolError, TruncatedFrameError
 from mppsolar_lib.protocols import jk02
 from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import derive, table
@@ -183,3 +185,24 @@ class JKPB(FramedProtocol):
         if layout.name == result.command:
             return result
         return Result(result.command, result.values_by_key, result.raw, layout.info)
+
+    def matches(self, command: str, answer: bytes | Result) -> bool:
+        """Whether ``answer`` carries the record ``command`` triggers (and names its register).
+
+        :meth:`decode` reads whichever record arrives, so a record of another type (a late
+        answer to an earlier trigger) decodes too; as an answer to ``command`` it does not
+        count. The Modbus response after the record, when the unit sends one, must name the
+        command's trigger register as well.
+        """
+        if not isinstance(answer, Result):
+            try:
+                answer = self.decode(command, answer)
+            except ProtocolError:
+                return False
+        raw = answer.raw
+        definition, _ = self.resolve(command)
+        if raw[4] != definition.options["record"]:
+            return False
+        tail = raw[RECORD_LENGTH:]
+        register = cast("int", definition.options["register"])
+        return not tail or tail[2:4] == register.to_bytes(2, "big")

@@ -19,6 +19,10 @@ from mppsolar_lib.protocols import Protocol, get_protocol
 class Simulator(ABC):
     """A stateful virtual device speaking one protocol."""
 
+    #: Seconds between two sends of :meth:`unsolicited` when the device is served (a pty, TCP);
+    #: ``None``: the device says nothing unasked.
+    stream_interval: float | None = None
+
     def __init__(
         self,
         protocol_id: str,

@@ -105,6 +105,7 @@ class FaultySimulator(Simulator):
         super().__init__(simulator.protocol.id, clock=simulator.clock, seed=faults.seed)
         self.inner = simulator
         self.faults = faults
+        self.stream_interval = simulator.stream_interval
         self._previous: bytes | None = None
 
     def reply(self, request: bytes) -> Reply:

@@ -98,6 +98,9 @@ def info_writer(model: str, hardware: str, software: str, uptime: int) -> Record
 class JkBleSimulator(BatterySimulator):
     """A JK BMS over Bluetooth (jk02, jk02_32, jkv11 or jk04)."""
 
+    #: Cell-data records while streaming (after a ``0x96`` request): one a second here.
+    stream_interval: float | None = 1.0
+
     def __init__(
         self,
         protocol_id: str = "jk02",
@@ -349,6 +352,9 @@ class JkPbSimulator(JkBleSimulator):
     the Modbus exception "illegal data address", another function "illegal function". Frames
     for another address or with a bad CRC get silence.
     """
+
+    #: A Modbus slave: it speaks only when asked.
+    stream_interval = None
 
     def __init__(
         self,

@@ -6,14 +6,19 @@ or a stable symlink such as ``/tmp/inverter``) exactly as it opens ``/dev/ttyUSB
 arrive as a byte stream; the simulator's :meth:`~mppsolar_lib.simulator.base.Simulator.split_requests`
 cuts it into requests, answered one after the other, with the :class:`~.faults.Faults` given
 (latency, silence, garbage, CRC corruption, truncation, stale answers, dropped connections).
+What the device says unasked (:meth:`~mppsolar_lib.simulator.base.Simulator.unsolicited`: a
+VE.Direct unit's text blocks, a JK BMS's streamed cell records) goes out every
+:attr:`~mppsolar_lib.simulator.base.Simulator.stream_interval` seconds (``stream_interval=``
+overrides it), between answers, never inside one.
 
 Everything runs on the event loop: the pty master is read through the loop's reader callback and
-written without blocking; nothing sleeps except to play an injected delay.
+written without blocking; nothing sleeps except to play an injected delay or the device's pace.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 import contextlib
 import os
 from pathlib import Path
@@ -29,6 +34,33 @@ MAX_PENDING = 4096
 _READ_SIZE = 4096
 
 
+def stream_pace(simulator: Simulator, interval: float | None) -> float | None:
+    """Return the seconds between unsolicited sends: ``interval``, else the simulator's own."""
+    if interval is None:
+        return simulator.stream_interval
+    if interval <= 0:
+        raise ValueError(f"stream_interval must be more than 0 s, got {interval:g}")
+    return interval
+
+
+async def _stream(
+    simulator: Simulator, interval: float, send: Callable[[bytes], Awaitable[None]]
+) -> None:
+    """Send what ``simulator`` says unasked every ``interval`` s until cancelled.
+
+    Ticks are kept on a fixed schedule; one missed while a send waited is not made up (a device
+    does not talk faster to catch up).
+    """
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    while True:
+        due = max(due + interval, loop.time())
+        await asyncio.sleep(due - loop.time())
+        data = simulator.unsolicited()
+        if data:
+            await send(data)
+
+
 class PtyServer:
     """A simulator behind a pseudo-terminal: open :attr:`path` like any serial port."""
 
@@ -38,17 +70,30 @@ class PtyServer:
         faults: Faults | None = None,
         *,
         link: str | os.PathLike[str] | None = None,
+        stream_interval: float | None = None,
     ) -> None:
-        """Serve ``simulator``; ``link`` is a symlink kept pointing at the pty (a stable path)."""
+        """Serve ``simulator``; ``link`` is a symlink kept pointing at the pty (a stable path).
+
+        ``stream_interval`` (seconds) paces what the device sends unasked; default: the
+        simulator's own :attr:`~mppsolar_lib.simulator.base.Simulator.stream_interval`.
+        """
         self.simulator = with_faults(simulator, faults)
         self.link = Path(link) if link is not None else None
+        #: Seconds between unsolicited sends (``None``: the device sends nothing unasked).
+        self.stream_interval = stream_pace(self.simulator, stream_interval)
         #: The slave side's path (``/dev/pts/N``), once started.
         self.path = ""
         self._master = -1
         self._slave = -1
+        # Counts the ptys opened: a write meant for a pty that was hung up is dropped.
+        self._generation = 0
         self._buffer = b""
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._streaming: asyncio.Task[None] | None = None
+        # One write at a time: an answer and a streamed block never interleave.
+        self._writing = asyncio.Lock()
+        self._room: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> str:
@@ -58,6 +103,11 @@ class PtyServer:
         self._loop = asyncio.get_running_loop()
         self._open()
         self._task = asyncio.create_task(self._answer(), name=f"pty {self.path}")
+        if self.stream_interval is not None:
+            self._streaming = asyncio.create_task(
+                _stream(self.simulator, self.stream_interval, self._write),
+                name=f"pty {self.path} stream",
+            )
         return str(self.link or self.path)
 
     def _open(self) -> None:
@@ -129,28 +179,48 @@ class PtyServer:
         self._open()
 
     async def _write(self, data: bytes) -> None:
-        """Write all of ``data`` to the master without blocking the loop."""
-        assert self._loop is not None
-        view = memoryview(data)
-        while view:
-            try:
-                written = os.write(self._master, view)
-            except BlockingIOError:
-                ready = self._loop.create_future()
-                self._loop.add_writer(self._master, ready.set_result, None)
+        """Write all of ``data`` to the master without blocking the loop.
+
+        While the host does not read, the pty's buffer fills and this waits for room. What was
+        meant for a pty that has been hung up since (a disconnect fault) is dropped.
+        """
+        async with self._writing:
+            master, generation = self._master, self._generation
+            view = memoryview(data)
+            while view and generation == self._generation:
                 try:
-                    await ready
-                finally:
-                    self._loop.remove_writer(self._master)
-                continue
-            except OSError:
-                return  # the pty went away (closed, or hung up by a fault): the answer is lost
-            view = view[written:]
+                    written = os.write(master, view)
+                except BlockingIOError:
+                    await self._wait_for_room(master)
+                    continue
+                except OSError:  # pragma: no cover - we hold the slave open: the pty stays up
+                    return
+                view = view[written:]
+
+    async def _wait_for_room(self, master: int) -> None:
+        """Wait until ``master`` takes more bytes, or the pty is hung up."""
+        assert self._loop is not None
+        room = self._room = self._loop.create_future()
+        self._loop.add_writer(master, room.set_result, None)
+        try:
+            await room
+        finally:
+            # Harmless if the pty was hung up meanwhile and a new one has the same number: only
+            # this method watches for room, and it runs under the write lock.
+            self._room = None
+            self._loop.remove_writer(master)
 
     def _close_fds(self) -> None:
-        """Stop reading and close both sides of the pty."""
+        """Stop reading and writing, close both sides of the pty."""
         if self._master >= 0 and self._loop is not None:
             self._loop.remove_reader(self._master)
+            self._loop.remove_writer(self._master)
+        # A write waiting for room on this pty gives up (see _write).
+        self._generation += 1
+        room, self._room = self._room, None
+        if room is not None:
+            with contextlib.suppress(asyncio.InvalidStateError):  # room came first: awake already
+                room.set_result(None)
         for fd in (self._master, self._slave):
             if fd >= 0:
                 with contextlib.suppress(OSError):
@@ -159,11 +229,11 @@ class PtyServer:
 
     async def close(self) -> None:
         """Stop answering, close the pty and remove the link; idempotent."""
-        task, self._task = self._task, None
-        if task is not None:
+        tasks = [task for task in (self._task, self._streaming) if task is not None]
+        self._task = self._streaming = None
+        for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._close_fds()
         link = self.link
         if link is not None and link.is_symlink() and str(link.readlink()) == self.path:
@@ -193,12 +263,20 @@ class TcpServer:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        stream_interval: float | None = None,
     ) -> None:
-        """Serve ``simulator`` on ``host``:``port`` (0: any free port, see :attr:`port`)."""
+        """Serve ``simulator`` on ``host``:``port`` (0: any free port, see :attr:`port`).
+
+        ``stream_interval`` (seconds) paces what the device sends unasked; default: the
+        simulator's own :attr:`~mppsolar_lib.simulator.base.Simulator.stream_interval`.
+        """
         self.simulator = with_faults(simulator, faults)
         self.host = host
         self.port = port
+        #: Seconds between unsolicited sends (``None``: the device sends nothing unasked).
+        self.stream_interval = stream_pace(self.simulator, stream_interval)
         self._server: asyncio.Server | None = None
+        self._streaming: asyncio.Task[None] | None = None
         self._clients: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -213,7 +291,26 @@ class TcpServer:
                     "choose another port, or 0 for any free one"
                 ) from err
             self.port = self._server.sockets[0].getsockname()[1]
+            if self.stream_interval is not None:
+                self._streaming = asyncio.create_task(
+                    _stream(self.simulator, self.stream_interval, self._broadcast),
+                    name=f"tcp {self.port} stream",
+                )
         return self.port
+
+    async def _broadcast(self, data: bytes) -> None:
+        """Send a streamed block to every connection that keeps up with the stream.
+
+        One device, one stream: every connected host hears the same blocks. A host that stops
+        reading misses blocks (as it would behind a gateway) rather than making the server
+        buffer them without end; answers to its requests are never dropped.
+        """
+        for writer in list(self._writers):
+            transport = writer.transport
+            full = transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+            if full or transport.is_closing():
+                continue  # it cannot take more now: not reading, or gone
+            writer.write(data)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer one connection's requests in order until it closes or a fault drops it."""
@@ -247,6 +344,10 @@ class TcpServer:
     async def close(self) -> None:
         """Stop listening and drop every connection; idempotent."""
         server, self._server = self._server, None
+        streaming, self._streaming = self._streaming, None
+        if streaming is not None:
+            streaming.cancel()
+            await asyncio.gather(streaming, return_exceptions=True)
         if server is not None:
             server.close()
         for writer in list(self._writers):
@@ -277,9 +378,10 @@ async def serve_pty(
     faults: Faults | None = None,
     *,
     link: str | os.PathLike[str] | None = None,
+    stream_interval: float | None = None,
 ) -> PtyServer:
     """Start serving ``simulator`` on a new pty; the server's :attr:`~PtyServer.path` is its port."""
-    server = PtyServer(simulator, faults, link=link)
+    server = PtyServer(simulator, faults, link=link, stream_interval=stream_interval)
     await server.start()
     return server
 
@@ -290,8 +392,9 @@ async def serve_tcp(
     *,
     host: str = "127.0.0.1",
     port: int = 0,
+    stream_interval: float | None = None,
 ) -> TcpServer:
     """Start serving ``simulator`` on TCP; the server's :attr:`~TcpServer.port` is bound."""
-    server = TcpServer(simulator, faults, host=host, port=port)
+    server = TcpServer(simulator, faults, host=host, port=port, stream_interval=stream_interval)
     await server.start()
     return server

@@ -67,6 +67,9 @@ _DEFAULTS: Final = {
 class VeDirectSimulator(BatterySimulator):
     """A SmartShunt 500A/50mV on a pack of ``cells`` LiFePO4 cells."""
 
+    #: One text block a second, as Victron devices send them.
+    stream_interval = 1.0
+
     def __init__(
         self,
         protocol_id: str = "ved",

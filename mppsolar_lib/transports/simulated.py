@@ -3,6 +3,10 @@
 ``-p sim`` / ``-p test`` on the command line, demos, and fast tests use it. The request reaches
 the simulator as bytes and the answer comes back as bytes, through the same completion check a
 real link uses, so everything above the transport (``Device``, the protocols) runs unchanged.
+What a device sends unasked (:meth:`~mppsolar_lib.simulator.base.Simulator.unsolicited`: VE.Direct
+text blocks, streamed JK cell records) follows when the answer alone is not complete: an empty
+request (just listening), a request the device does not answer (a detection probe to a
+VE.Direct unit), or an answer still being waited for.
 A :class:`~mppsolar_lib.simulator.faults.Faults` profile plays out as on a real link: a silent
 or cut-off answer costs the exchange's timeout and raises
 :class:`~mppsolar_lib.errors.DeviceTimeoutError`, a dropped connection raises
@@ -59,7 +63,7 @@ class SimulatedTransport(Transport):
         deadline = loop.time() + timeout
         # A stream has no message boundaries: requests end where the device's framing says.
         requests, self._inbox = self.simulator.split_requests(self._inbox + request)
-        answer = b"" if request else self.simulator.unsolicited()
+        answer = b""
         for one in requests:
             action = reply(self.simulator, one)
             if action.delay:
@@ -72,6 +76,12 @@ class SimulatedTransport(Transport):
                 raise TransportError(f"{self.name}: the simulated device dropped the connection")
             answer += action.data or b""
         size = complete(answer) if answer else None
+        if size is None:
+            # Not answered (yet): a streaming device (VE.Direct text, JK cell records) goes on
+            # talking while the host waits, whatever it asked. Only then, so that a complete
+            # answer leaves the device's stream where it was.
+            answer += self.simulator.unsolicited()
+            size = complete(answer) if answer else None
         if size is not None:
             return answer[:size]
         # Nothing complete: a host learns that only when its deadline passes.
