@@ -37,7 +37,6 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 import contextlib
 from dataclasses import dataclass
-from difflib import get_close_matches
 from functools import partial
 import logging
 import math
@@ -60,6 +59,7 @@ from mppsolar_lib.errors import (
     StaleReplyError,
     TransportError,
     UnknownProtocolError,
+    did_you_mean,
 )
 from mppsolar_lib.protocols import Protocol, get_protocol
 from mppsolar_lib.protocols.command import Kind
@@ -826,8 +826,8 @@ class Device:
             return setting
         if not settings:
             raise InvalidParameterError(f"{protocol.id} has no settings that can be written")
-        close = get_close_matches(key, settings, n=3)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        hint = did_you_mean(key, settings)
+        hint = f"{hint} " if hint else ""
         raise InvalidParameterError(
             f"{protocol.id} has no setting {key!r}; {hint}settings: {', '.join(sorted(settings))}"
         )

@@ -6,6 +6,8 @@ permanent and transient errors is what the retrying ``Device`` uses to decide wh
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class MppSolarError(Exception):
     """Base class of every error raised by mppsolar_lib."""
@@ -100,3 +102,12 @@ class SettingNotAppliedError(MppSolarError):
     Permanent: sending it again is unlikely to help (the unit may refuse it in its current mode,
     or need another setting first).
     """
+
+
+def did_you_mean(word: str, options: Iterable[str]) -> str:
+    """Return ``"did you mean A or B?"`` naming the options close to ``word`` (``""``: none)."""
+    # Imported on the error path only: difflib would add ~1 ms to every start-up.
+    from difflib import get_close_matches  # noqa: PLC0415
+
+    close = get_close_matches(word, list(options), n=3)
+    return f"did you mean {' or '.join(close)}?" if close else ""

@@ -17,6 +17,7 @@ from mppsolar_lib.errors import (
 )
 from mppsolar_lib.protocols import SettingKind, get_protocol, pi17, pi17infini, pi17m058
 from mppsolar_lib.protocols.command import Kind
+from mppsolar_lib.protocols.voltronic_specs import LinkedSetting
 
 from .helpers import xmodem
 
@@ -532,7 +533,7 @@ def test_every_setting_writes_a_valid_request(proto: pi17.PI17) -> None:
             code = next(c for c, label in setting.options.items() if label == current)
             text = setting.encode(current)
             assert text == setting.write.format(code=code)
-        elif isinstance(setting, pi17.LinkedSetting):
+        elif isinstance(setting, LinkedSetting):
             text = setting.encode(current, current=result)
         else:
             text = setting.encode(current)
@@ -647,7 +648,7 @@ def test_safety_marks_battery_settings() -> None:
 def test_linked_setting_is_a_setting() -> None:
     """LinkedSetting stays a frozen Setting (replace works, fields are immutable)."""
     cv = PI17.settings["battery_maximum_charge_current"]
-    assert isinstance(cv, pi17.LinkedSetting)
+    assert isinstance(cv, LinkedSetting)
     wider = dataclasses.replace(cv, maximum=300.0)
     assert wider.encode(300) == "MCHGC3000"
     with pytest.raises(dataclasses.FrozenInstanceError):

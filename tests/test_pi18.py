@@ -21,7 +21,7 @@ from mppsolar_lib.errors import (
 )
 from mppsolar_lib.protocols import Protocol, SettingKind, get_protocol, pi18, pi18lvx, pi18sv
 from mppsolar_lib.protocols.command import Kind
-from mppsolar_lib.protocols.pi18 import TenthsSetting
+from mppsolar_lib.protocols.voltronic_specs import TenthsSetting
 
 from .helpers import pi_crc_bytes, xmodem
 

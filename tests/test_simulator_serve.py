@@ -495,10 +495,25 @@ async def test_sim_ports_open_the_simulator_of_the_protocol(port: str) -> None:
     assert PI30.decode("QPI", await default.exchange(QPI, whole("QPI"), WAIT))
 
 
+@pytest.mark.parametrize("host", [None, "auto", "pi30"])
+async def test_a_sim_url_names_the_simulated_device_whatever_the_host_speaks(
+    host: str | None,
+) -> None:
+    """``-p sim://pi18`` simulates a PI18 even with ``-P auto``, so detection has one to find."""
+    transport = open_transport("sim://PI18", protocol=host)
+    assert repr(transport) == "<SimulatedTransport sim://pi18>"
+    async with transport:
+        request = get_protocol("pi18").build_request("PI")
+        answer = await transport.exchange(request, whole("PI", "pi18"), WAIT)
+    assert get_protocol("pi18").decode("PI", answer)["protocol_version"] == "18"
+
+
 async def test_sim_ports_refuse_unknown_protocols_and_options() -> None:
     """Both errors say what is wrong, as a PortError."""
     with pytest.raises(PortError, match="no simulator for protocol"):
         open_transport("sim", protocol="pi99")
+    with pytest.raises(PortError, match="no simulator for protocol 'pi99'"):
+        open_transport("sim://pi99")
     with pytest.raises(PortError, match="option"):
         simulated_transport("pi30", colour="blue")
 

@@ -11,9 +11,9 @@ and ``-o`` can list every output without importing any. A new output registers i
 
 from __future__ import annotations
 
-from difflib import get_close_matches
 import importlib
 
+from mppsolar_lib.errors import did_you_mean
 from mppsolar_lib.outputs.base import ConsoleOutput, Output, OutputError, OutputOptions, Report, Row
 
 __all__ = [
@@ -61,8 +61,8 @@ def get_output(name: str, options: OutputOptions | None = None) -> Output:
     """
     entry = _REGISTRY.get(name.strip().lower())
     if entry is None:
-        close = get_close_matches(name, _REGISTRY, n=3)
-        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        hint = did_you_mean(name, _REGISTRY)
+        hint = f"{hint} " if hint else ""
         raise OutputError(f"unknown output {name!r}; {hint}known: {', '.join(sorted(_REGISTRY))}")
     module_name, _, class_name = entry[0].partition(":")
     try:

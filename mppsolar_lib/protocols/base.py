@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
-from difflib import get_close_matches
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
-from mppsolar_lib.errors import FrameError, ProtocolError, UnknownCommandError
+from mppsolar_lib.errors import FrameError, ProtocolError, UnknownCommandError, did_you_mean
 from mppsolar_lib.protocols.command import Command
 from mppsolar_lib.protocols.fields import Out, Result, Spec
 
@@ -113,8 +112,8 @@ class Protocol:
                 text = command[len(candidate.name) :]
                 candidate.validate(text)
                 return candidate, text
-        close = get_close_matches(upper, self._upper, n=3)
-        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        hint = did_you_mean(upper, self._upper)
+        hint = f"; {hint}" if hint else ""
         raise UnknownCommandError(f"{self.id} has no command {command!r}{hint}")
 
     def command_text(self, command: str) -> str:

@@ -13,13 +13,10 @@ CRC-16/XMODEM (reserved bytes are *not* bumped: a CRC byte can be a CR) + CR. Se
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-import math
+from collections.abc import Sequence
 from types import MappingProxyType
 from typing import ClassVar
 
-from mppsolar_lib.errors import InvalidParameterError
 from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.command import (
     Choice,
@@ -32,20 +29,11 @@ from mppsolar_lib.protocols.command import (
     query,
     setter,
 )
-from mppsolar_lib.protocols.fields import (
-    DIAGNOSTIC,
-    PROBLEM,
-    Hints,
-    Int,
-    Keyed,
-    Option,
-    Spec,
-    Str,
-    Value,
-)
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, Hints, Int, Keyed, Option, Spec, Str
 from mppsolar_lib.protocols.pi30max import DATE, HOUR, MONTH, YEAR
-from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number, settings_table
+from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 from mppsolar_lib.protocols.voltronic import CaretProtocol
+from mppsolar_lib.protocols.voltronic_specs import LinkedSetting
 
 # -- parameters --------------------------------------------------------------------------------
 
@@ -515,70 +503,6 @@ SETTERS = (
 COMMANDS = MappingProxyType(table(*QUERIES, *SETTERS))
 
 # -- settings model ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LinkedSetting(Setting):
-    """A setting written in device units, possibly together with the current values of others.
-
-    ``parts`` lays out what follows the command name, comma-separated: per part the read field's
-    key, the device unit in the field's unit (0.1 for tenths of a volt) and the digit count (0: a
-    0/1 flag). The part whose key is :attr:`read_field` takes the new value; the others are
-    copied from ``current`` (the answer to :attr:`read_command`), because the command
-    writes them all at once (``MCHGV`` sets C.V. and float voltage together).
-    """
-
-    parts: tuple[tuple[str, float, int], ...] = ()
-
-    @property
-    def needs_current(self) -> bool:
-        """Whether the command also writes values other than this setting's own."""
-        return any(key != self.read_field for key, _, _ in self.parts)
-
-    def encode(
-        self,
-        value: object,
-        *,
-        allowed: Sequence[float] | None = None,
-        current: Mapping[str, Value] | None = None,
-    ) -> str:
-        """Return the command string setting ``value``; raises :class:`InvalidParameterError`.
-
-        Pass the answer to :attr:`read_command` as ``current`` when the write carries
-        other values too.
-        """
-        if self.kind is SettingKind.SWITCH:
-            if not isinstance(value, bool):
-                raise InvalidParameterError(f"{self.name}: expected on/off, got {value!r}")
-            own: Value = value
-        else:
-            own = parse_number(self.name, value)
-            self._check_range(own, f" {self.unit}" if self.unit else "")
-        tokens = []
-        for key, unit, digits in self.parts:
-            if key == self.read_field:
-                tokens.append(_device_text(self.name, own, unit, digits))
-                continue
-            if current is None or current.get(key) is None:
-                raise InvalidParameterError(
-                    f"{self.name}: the command also writes {key}; pass the current "
-                    f"{self.read_command} answer as current"
-                )
-            tokens.append(_device_text(key, current[key], unit, digits))
-        return self.write + ",".join(tokens)
-
-
-def _device_text(name: str, value: Value, unit: float, digits: int) -> str:
-    """``value`` as the device writes it: ``digits`` digits of ``unit``, or a 0/1 flag."""
-    if digits == 0:
-        if isinstance(value, str):
-            value = value.casefold() == "enabled"
-        return "1" if value else "0"
-    raw = parse_number(name, value) / unit
-    count = round(raw)
-    if not math.isclose(raw, count, abs_tol=1e-6) or count < 0 or len(str(count)) > digits:
-        raise InvalidParameterError(f"{name}: {value!r} cannot be sent as {digits} digits")
-    return f"{count:0{digits}d}"
 
 
 def switch(

@@ -14,8 +14,7 @@ PI18SV and PI18LVX start from :data:`COMMANDS` and :data:`SETTINGS` of this modu
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-import math
+from dataclasses import replace
 from types import MappingProxyType
 from typing import ClassVar
 
@@ -45,44 +44,13 @@ from mppsolar_lib.protocols.fields import (
     Out,
     Spec,
     Str,
-    Value,
     slugify,
 )
-from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number, settings_table
+from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 from mppsolar_lib.protocols.voltronic import PERIOD_SPECS, CaretProtocol
+from mppsolar_lib.protocols.voltronic_specs import Clock, Flag, LengthPrefixed, TenthsSetting
 
 # -- field decoders ----------------------------------------------------------------------------
-
-
-class Flag(Spec):
-    """A single ``0``/``1`` token read as a boolean (a warning that is on or off)."""
-
-    __slots__ = ()
-
-    def __init__(self, name: str, hints: Hints | None = None) -> None:
-        """Name the flag."""
-        super().__init__(name, "", hints if hints is not None else PROBLEM)
-
-    def decode(self, token: str, out: Out) -> None:
-        """``1`` is True, ``0`` False; anything else is a bad frame."""
-        if token == "1":
-            out[self.key] = True
-        elif token == "0":
-            out[self.key] = False
-        else:
-            raise self._bad(token, "0 or 1")
-
-
-class Clock(Spec):
-    """``HHMM`` shown as ``HH:MM`` (the AC charge and AC supply time windows)."""
-
-    __slots__ = ()
-
-    def decode(self, token: str, out: Out) -> None:
-        """Insert the colon; four digits are required."""
-        if len(token) != 4 or not (token.isascii() and token.isdigit()):
-            raise self._bad(token, "a time as HHMM")
-        out[self.key] = f"{token[:2]}:{token[2:]}"
 
 
 class Series(Spec):
@@ -345,7 +313,7 @@ QUERIES = (
         "Wh",
         pi30max.DATE,
     ),
-    query("ID", "Serial number", pi30max.LengthPrefixed("Serial Number", hints=ID)),
+    query("ID", "Serial number", LengthPrefixed("Serial Number", hints=ID)),
     query(
         "VFW",
         "CPU firmware versions",
@@ -547,61 +515,6 @@ COMMANDS = MappingProxyType(table(*QUERIES, *SETTERS))
 
 
 # -- settings model ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TenthsSetting(Setting):
-    """A voltage the device takes in tenths (45.0 V is sent as ``450``).
-
-    ``write`` uses ``{value}`` (this setting, in tenths) and, for commands that set two voltages
-    at once (MCHGV, BUCD), ``{partner}``: the other voltage, read from :attr:`partner` of the
-    current answer to :attr:`read_command`, which :meth:`encode` then needs as ``current``.
-    """
-
-    #: Field key of the voltage written alongside (empty: none).
-    partner: str = ""
-    #: Values allowed outside the range (BUCD's 0 = "only when fully charged").
-    also: tuple[float, ...] = ()
-
-    @property
-    def needs_current(self) -> bool:
-        """Whether the command writes a partner voltage too."""
-        return bool(self.partner)
-
-    def encode(
-        self,
-        value: object,
-        *,
-        allowed: Sequence[float] | None = None,
-        current: Mapping[str, Value] | None = None,
-    ) -> str:
-        """Return the command that sets ``value`` volts; raise InvalidParameterError if refused."""
-        number = parse_number(self.name, value)
-        if not any(math.isclose(number, a, abs_tol=1e-9) for a in self.also):
-            self._check(number)
-        partner = 0
-        if self.partner:
-            other = None if current is None else current.get(self.partner)
-            if not isinstance(other, int | float) or isinstance(other, bool):
-                raise InvalidParameterError(
-                    f"{self.name}: {self.read_command} sets it together with {self.partner}; "
-                    f"pass the current {self.read_command} answer as current="
-                )
-            partner = round(other * 10)
-        return self.write.format(value=round(number * 10), partner=partner)
-
-    def _check(self, number: float) -> None:
-        """Check range and step as any number setting, naming the values allowed outside."""
-        if self.minimum is None or self.maximum is None or self.step is None:
-            raise InvalidParameterError(f"{self.name}: no range is known")
-        try:
-            self._check_range(number, f" {self.unit}")
-        except InvalidParameterError as err:
-            if not self.also:
-                raise
-            raise InvalidParameterError(
-                f"{err} (or {', '.join(f'{a:g}' for a in self.also)})"
-            ) from None
 
 
 def select(key: str, name: str, field: str, write: str, labels: Sequence[str]) -> Setting:

@@ -37,31 +37,15 @@ from mppsolar_lib.protocols.fields import (
     Int,
     Keyed,
     Option,
-    Out,
     Result,
     Spec,
     Str,
 )
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 from mppsolar_lib.protocols.voltronic import PERIOD_SPECS, period_values
+from mppsolar_lib.protocols.voltronic_specs import LengthPrefixed
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-class LengthPrefixed(Spec):
-    """``NN`` + text padded after it: keep the first ``NN`` characters (QSID; PI18's ID)."""
-
-    __slots__ = ()
-
-    def decode(self, token: str, out: Out) -> None:
-        """Keep the declared length; no two-digit length, or a shorter text, is a bad frame."""
-        head = token[:2]
-        if len(head) < 2 or not (head.isascii() and head.isdigit()):
-            raise self._bad(token, "a two-digit length, then the text")
-        length = int(head)
-        if len(token) - 2 < length:
-            raise self._bad(token, f"a two-digit length, then {length} characters")
-        out[self.key] = token[2 : 2 + length]
 
 
 # -- vocabularies ------------------------------------------------------------------------------

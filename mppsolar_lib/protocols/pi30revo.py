@@ -17,7 +17,7 @@ framing they use in :attr:`Command.options`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import ClassVar
@@ -27,78 +27,12 @@ from mppsolar_lib.errors import CRCError, InvalidParameterError, NAKError
 from mppsolar_lib.protocols import pi30
 from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.command import Choice, Command, Kind, Number, Parts, codes, query
-from mppsolar_lib.protocols.fields import (
-    DIAGNOSTIC,
-    Ack,
-    FieldInfo,
-    Float,
-    Hints,
-    Int,
-    Keyed,
-    Out,
-    Spec,
-    Str,
-    Value,
-    slugify,
-)
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, Ack, Float, Hints, Int, Keyed, Str, Value
 from mppsolar_lib.protocols.settings import parse_number
 from mppsolar_lib.protocols.voltronic import VoltronicProtocol
+from mppsolar_lib.protocols.voltronic_specs import CharOptions
 
 # -- field decoders ----------------------------------------------------------------------------
-
-
-class CharOptions(Spec):
-    """A token whose characters are separate settings: ``"000100"`` -> six option fields.
-
-    Each part is ``(name, labels)``; a digit indexes ``labels``. ``labels=None`` keeps the
-    character itself (an id). Characters beyond the named parts are ignored.
-    """
-
-    __slots__ = ("parts",)
-
-    def __init__(
-        self, parts: Sequence[tuple[str, Sequence[str] | None]], hints: Hints | None = None
-    ) -> None:
-        """Name the character positions."""
-        super().__init__("settings digits", "", hints)
-        self.parts = tuple(
-            (
-                FieldInfo(slugify(name), name, "", self.hints),
-                None if labels is None else tuple(labels),
-            )
-            for name, labels in parts
-        )
-
-    def decode(self, token: str, out: Out) -> None:
-        """One field per character present."""
-        if not token.isdigit() or not token.isascii():
-            raise self._bad(token, "a string of setting digits")
-        for (info, labels), char in zip(self.parts, token, strict=False):
-            if labels is None:
-                out[info.key] = char
-                continue
-            index = int(char)
-            out[info.key] = labels[index] if index < len(labels) else f"Unknown ({char})"
-
-    def info(self) -> tuple[FieldInfo, ...]:
-        """One field per named position."""
-        return tuple(info for info, _ in self.parts)
-
-    def code(self, key: str, value: Value) -> str:
-        """Return the digit for ``value`` (a label, case-insensitive, or a digit) of field ``key``."""
-        for info, labels in self.parts:
-            if info.key != key:
-                continue
-            text = str(value)
-            if labels is None or (len(text) == 1 and text.isdigit() and int(text) < len(labels)):
-                return text
-            for index, label in enumerate(labels):
-                if label.casefold() == text.casefold():
-                    return str(index)
-            raise InvalidParameterError(
-                f"{info.name}: {value!r} is not one of: {', '.join(labels)}"
-            )
-        raise KeyError(key)
 
 
 # -- parameters --------------------------------------------------------------------------------

@@ -22,9 +22,7 @@ from mppsolar_lib.protocols.fields import (
     Option,
     Spec,
 )
-from mppsolar_lib.protocols.pi18 import Clock, Flag
-from mppsolar_lib.protocols.pi30max import LengthPrefixed
-from mppsolar_lib.protocols.pi30revo import CharOptions
+from mppsolar_lib.protocols.voltronic_specs import CharOptions, Clock, Flag, LengthPrefixed
 
 
 @dataclass(frozen=True, slots=True)

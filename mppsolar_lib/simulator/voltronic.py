@@ -41,10 +41,9 @@ from mppsolar_lib.protocols.fields import (
     Value,
     is_placeholder,
 )
-from mppsolar_lib.protocols.pi17 import LinkedSetting
-from mppsolar_lib.protocols.pi18 import Flag, TenthsSetting
 from mppsolar_lib.protocols.settings import Setting, SettingKind
 from mppsolar_lib.protocols.voltronic import PERIOD_SPECS, CaretProtocol, VoltronicProtocol
+from mppsolar_lib.protocols.voltronic_specs import Flag, LinkedSetting, TenthsSetting
 from mppsolar_lib.simulator.base import Simulator
 from mppsolar_lib.simulator.encoding import Raw, default_token, encode
 from mppsolar_lib.simulator.plant import Plant, sun
@@ -245,7 +244,8 @@ class VoltronicSimulator(Simulator):
         self._own_templates = templates
         self._layouts: dict[str, tuple[tuple[Spec, ...], list[str]]] = {}
         self._template_values: dict[str, dict[str, Value]] = {}
-        self._writers = _writers(self.protocol)
+        # Built on the first setter: compiling every write pattern would slow each start-up.
+        self._writers: dict[str, tuple[_Writer, ...]] | None = None
         self.pv_inputs = PV_INPUTS.get(self.protocol.id, 1)
         identity = self.template_values("ID" if self.caret else "QID")
         self.serial = str(identity.get("serial_number") or _FALLBACK_SERIAL)
@@ -771,6 +771,8 @@ class VoltronicSimulator(Simulator):
         """Carry out setter ``text``; raise InvalidParameterError / ValueError to refuse it."""
         if self.special(definition, param):
             return
+        if self._writers is None:
+            self._writers = _writers(self.protocol)
         for writer in self._writers.get(definition.name, ()):
             match = writer.pattern.fullmatch(text)
             if match is not None:

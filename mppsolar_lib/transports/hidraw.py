@@ -25,6 +25,7 @@ import time
 
 from mppsolar_lib.errors import DeviceTimeoutError, PortError, TransportError
 from mppsolar_lib.transports.base import BufferedTransport, Completion
+from mppsolar_lib.transports.factory import PortRequest, register_port_type
 from mppsolar_lib.transports.paths import open_error
 
 _LOGGER = logging.getLogger(__name__)
@@ -183,3 +184,12 @@ class HidrawTransport(BufferedTransport):
         except OSError as err:
             self._fail(f"cannot write ({err.strerror or err}); unplugged?")
             raise TransportError(f"{self.name}: cannot write: {err.strerror or err}") from err
+
+
+def _build(request: PortRequest) -> HidrawTransport:
+    """Build the transport of a ``/dev/hidraw*`` port (``report_size`` is the only option)."""
+    request.reject_options(("report_size",))
+    return HidrawTransport(request.address, **request.options)
+
+
+register_port_type("hidraw", _build)

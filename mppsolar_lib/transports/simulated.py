@@ -107,11 +107,16 @@ def simulated_transport(protocol_id: str = DEFAULT_PROTOCOL, **options: Any) -> 
 
 
 def _build(request: PortRequest) -> Transport:
-    """Build the transport of a ``sim`` / ``test`` port (the protocol picks the device)."""
-    protocol = request.protocol
+    """Build the transport of a ``sim`` / ``test`` / ``sim://PROTOCOL`` port.
+
+    ``sim://pi18`` simulates that device whatever the host speaks (so ``-P auto`` has something
+    to find); a bare ``sim`` simulates the protocol given (PI30 when none or ``auto``).
+    """
+    named = request.address if "://" in request.port else ""
+    protocol = named or request.protocol
     if not protocol or protocol.lower() == "auto":
         protocol = DEFAULT_PROTOCOL
-    return simulated_transport(protocol, **request.options)
+    return simulated_transport(protocol.lower(), **request.options)
 
 
 register_port_type("sim", _build)

@@ -13,6 +13,7 @@ import urllib.parse
 
 from mppsolar_lib.errors import PortError, TransportError
 from mppsolar_lib.transports.base import BufferedTransport
+from mppsolar_lib.transports.factory import PortRequest, register_port_type
 
 #: Gateways answer a connect in milliseconds; this only bounds a host that never does.
 CONNECT_TIMEOUT = 5.0
@@ -116,3 +117,13 @@ class TcpTransport(BufferedTransport):
         if link is None or link.is_closing():  # pragma: no cover - a race, not reproducible
             raise TransportError(f"{self.name}: connection closed")
         link.write(data)
+
+
+def _build(request: PortRequest) -> TcpTransport:
+    """Build the transport of a ``tcp://host:port`` or ``host:port`` port."""
+    request.reject_options(("connect_timeout",))
+    host, number = parse_address(request.port, "tcp")
+    return TcpTransport(host, number, **request.options)
+
+
+register_port_type("tcp", _build)

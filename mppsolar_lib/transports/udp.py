@@ -12,6 +12,8 @@ import asyncio
 
 from mppsolar_lib.errors import PortError, TransportError
 from mppsolar_lib.transports.base import BufferedTransport
+from mppsolar_lib.transports.factory import PortRequest, register_port_type
+from mppsolar_lib.transports.tcp import parse_address
 
 
 class _Receiver(asyncio.DatagramProtocol):
@@ -73,3 +75,13 @@ class UdpTransport(BufferedTransport):
         if link is None:  # pragma: no cover - exchange() opens first and nothing yields between
             raise TransportError(f"{self.name}: socket closed")
         link.sendto(data)
+
+
+def _build(request: PortRequest) -> UdpTransport:
+    """Build the transport of a ``udp://host:port`` port."""
+    request.reject_options()
+    host, number = parse_address(request.port, "udp")
+    return UdpTransport(host, number)
+
+
+register_port_type("udp", _build)
