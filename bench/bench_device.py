@@ -11,8 +11,9 @@ a separate process, so the measured process only does the client side. Then:
    fixed sleeps: as its users experience it) on the same pty. Beside them, the simulator's own
    ``handle`` time and a bare blocking write/read round trip on the pty (the floor any client
    pays for the pty and the serving process).
-2. Command line cold start on the built-in simulators: ``python -m mppsolar_lib -p sim -c QPIGS``
-   and the reference's ``mpp-solar -p test -c QPIGS``: wall time and peak RSS of R runs each,
+2. Command line cold start on the built-in simulators: ``mppsolar -p sim -c QPIGS`` (this tree,
+   installed afresh as a wheel into ~/.cache/mppsolar/lib-venv) and the reference's
+   ``mpp-solar -p test -c QPIGS``: wall time and peak RSS of R runs each,
    interleaved, bytecode caches warm; ``python -c pass`` in each venv shows what the interpreter
    start alone costs there.
 3. Both command lines polling the simulated pty: ``-p /dev/pts/N -c QPIGS``.
@@ -44,7 +45,7 @@ import threading
 import time
 import tty
 
-from bench_protocols import ref_python
+from bench_protocols import REF_VENV, ref_python
 
 from mppsolar_lib.device import Device
 from mppsolar_lib.simulator import create_simulator
@@ -226,6 +227,26 @@ def child_env() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
+#: Our package installed as a user gets it (a wheel, not the editable development install).
+LIB_VENV = REF_VENV.with_name("lib-venv")
+
+
+def installed_cli() -> list[str]:
+    """Return our ``mppsolar`` console script from a fresh non-editable install of this tree.
+
+    The reference runs from a plain venv; ours does too, on the same interpreter as this
+    script, so neither pays for an editable install's import hooks or a big development venv.
+    The working tree is reinstalled on every run (with serialx, for polling the pty).
+    """
+    python = LIB_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LIB_VENV)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q"]
+    subprocess.run([*pip, f"{ROOT}[serial]"], check=True, cwd=ROOT)
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(ROOT)], check=True, cwd=ROOT)
+    return [str(LIB_VENV / "bin" / "mppsolar")]
+
+
 def ref_cli(python: str) -> list[str]:
     """Return the argv that starts the reference's ``mpp-solar`` console script."""
     script = Path(python).parent / "mpp-solar"
@@ -379,7 +400,7 @@ def main() -> int:
         parser.error("--number, --ref-number and --runs must be at least 2")
 
     python = ref_python(args.ref_python)
-    ours_cli = [sys.executable, "-m", "mppsolar_lib"]
+    ours_cli = installed_cli()
     theirs_cli = ref_cli(python)
     print(
         f"{time.strftime('%Y-%m-%d')}; {machine()}; ours on Python {platform.python_version()},"
@@ -407,7 +428,7 @@ def main() -> int:
         )
     cold = time_commands(
         {
-            "python -c pass (ours)": [sys.executable, "-c", "pass"],
+            "python -c pass (ours)": [str(LIB_VENV / "bin" / "python"), "-c", "pass"],
             "python -c pass (reference)": [python, "-c", "pass"],
             "mppsolar_lib": [*ours_cli, "-p", "sim", "-c", COMMAND],
             "reference": [*theirs_cli, "-p", "test", "-c", COMMAND],

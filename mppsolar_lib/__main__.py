@@ -29,12 +29,12 @@ from mppsolar_lib.outputs import (
     OutputError,
     OutputOptions,
     Report,
-    Row,
     get_output,
     list_outputs,
 )
 from mppsolar_lib.outputs.base import text
 from mppsolar_lib.protocols import get_protocol, list_protocols
+from mppsolar_lib.protocols.fields import Field
 from mppsolar_lib.protocols.settings import Setting, SettingKind
 from mppsolar_lib.transports import Transport, open_transport
 
@@ -440,16 +440,16 @@ async def _detect(device: Device, *, report: bool) -> Detection:
 
 def _detection_report(detection: Detection) -> Report:
     rows = [
-        Row("protocol", "Protocol", detection.protocol),
-        Row("confidence", "Confidence", detection.confidence),
-        Row("model", "Model", detection.model),
-        Row("firmware", "Firmware", detection.firmware),
-        Row("serial_number", "Serial Number", detection.serial),
+        Field("protocol", "Protocol", detection.protocol),
+        Field("confidence", "Confidence", detection.confidence),
+        Field("model", "Model", detection.model),
+        Field("firmware", "Firmware", detection.firmware),
+        Field("serial_number", "Serial Number", detection.serial),
     ]
     if detection.alternatives:
-        rows.append(Row("alternatives", "Alternatives", ", ".join(detection.alternatives)))
+        rows.append(Field("alternatives", "Alternatives", ", ".join(detection.alternatives)))
     rows.extend(
-        Row(f"probe_{index:02d}", f"Probe {index:02d}", seen)
+        Field(f"probe_{index:02d}", f"Probe {index:02d}", seen)
         for index, seen in enumerate(detection.evidence, 1)
     )
     return Report("detect", "Protocol detection", tuple(rows))
@@ -531,7 +531,7 @@ async def _device_id(device: Device, protocol: Protocol) -> Report:
             if protocol.id_commands
             else f"{protocol.id} has no identity commands"
         )
-    row = Row("deviceid", "DeviceID", ":".join(parts))
+    row = Field("deviceid", "DeviceID", ":".join(parts))
     return Report("Get Device ID", "Generate a device id", (row,))
 
 
@@ -640,7 +640,7 @@ async def _settings_report(device: Device, protocol: Protocol) -> Report:
                 answers[setting.read_command] = None
         answer = answers[setting.read_command]
         value = setting.current(answer) if answer is not None else None
-        rows.append(Row(setting.key, setting.name, value, setting.unit))
+        rows.append(Field(setting.key, setting.name, value, setting.unit))
     if all(answer is None for answer in answers.values()):
         raise MppSolarError(
             f"{device.name}: no settings command answered ({', '.join(answers)}); "

@@ -6,7 +6,10 @@ permanent and transient errors is what the retrying ``Device`` uses to decide wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class MppSolarError(Exception):

@@ -23,13 +23,13 @@ from mppsolar_lib.outputs import (
     OutputError,
     OutputOptions,
     Report,
-    Row,
     get_output,
     list_outputs,
     register_output,
 )
 from mppsolar_lib.outputs.base import plain, text, unit_of
 from mppsolar_lib.protocols import get_protocol
+from mppsolar_lib.protocols.fields import Field
 
 VECTORS = Path(__file__).parent / "vectors"
 CONSOLE = ("screen", "boxdraw", "simple", "simpleunits", "value", "json", "json_units", "raw")
@@ -130,12 +130,12 @@ REPORT = Report(
     "QTEST",
     "A test command",
     (
-        Row("battery_voltage", "Battery Voltage", 52.5, "V"),
-        Row("is_load_on", "Is Load On", True),
-        Row("fault", "Fault", False),
-        Row("model", "Model", "MKS2-8000"),
-        Row("missing", "Missing", None),
-        Row("cells", "Cells", (3, 4)),
+        Field("battery_voltage", "Battery Voltage", 52.5, "V"),
+        Field("is_load_on", "Is Load On", True),
+        Field("fault", "Fault", False),
+        Field("model", "Model", "MKS2-8000"),
+        Field("missing", "Missing", None),
+        Field("cells", "Cells", (3, 4)),
     ),
     b"(52.5 1\x8c\r",
 )
@@ -175,7 +175,7 @@ def test_one_json_object_per_report() -> None:
 
 def test_screen_rows_longer_than_the_columns() -> None:
     """Long keys widen the parameter column; long values push the unit along, never cut."""
-    long = Report("X", "d", (Row("k", "K", "a value longer than fifteen", "V"),))
+    long = Report("X", "d", (Field("k", "K", "a value longer than fifteen", "V"),))
     out = _render("screen", [long])
     assert "Parameter Value          Unit\n" in out
     assert "k         a value longer than fifteenV\n" in out
@@ -183,7 +183,7 @@ def test_screen_rows_longer_than_the_columns() -> None:
 
 def test_boxdraw_title_wider_than_the_columns() -> None:
     """A long title widens the box; the unit column absorbs the slack and borders stay aligned."""
-    report = Report("ET", "Total PV Generated Energy Inquiry", (Row("e", "E", 0, "Wh"),))
+    report = Report("ET", "Total PV Generated Energy Inquiry", (Field("e", "E", 0, "Wh"),))
     lines = _render("boxdraw", [report]).split("\n")
     table = [line for line in lines if line]
     assert {len(line) for line in table} == {
@@ -233,16 +233,29 @@ def test_report_builders() -> None:
     assert [row.key for row in merged.rows] == ["protocol_id"]
     assert merged.raw is None
     listing = Report.listing("protocols help", "Protocols", [("pi30", "PI30 inverters")])
-    assert listing.rows == (Row("pi30", "pi30", "PI30 inverters"),)
+    assert listing.rows == (Field("pi30", "pi30", "PI30 inverters"),)
 
 
 def test_rows_and_reports_read_well_in_logs() -> None:
     """Rows compare by content (not with other types) and both have a short repr."""
-    row = Row("battery_voltage", "Battery Voltage", 52.5, "V")
-    assert row == Row("battery_voltage", "Battery Voltage", 52.5, "V")
+    row = Field("battery_voltage", "Battery Voltage", 52.5, "V")
+    assert row == Field("battery_voltage", "Battery Voltage", 52.5, "V")
     assert row != ("battery_voltage", 52.5)
-    assert repr(row) == "Row(battery_voltage=52.5 V)"
+    assert repr(row) == "<Field battery_voltage=52.5 V>"
     assert repr(REPORT) == "<Report QTEST: 6 rows>"
+
+
+def test_a_report_keeps_the_decoded_fields_with_their_home_assistant_hints() -> None:
+    """Outputs get the protocol's own fields, hints included (MQTT discovery needs them)."""
+    result = get_protocol("pi30").decode(
+        "QPIGS",
+        b"(000.0 00.0 230.0 49.9 0161 0119 003 460 57.50 012 100 0069 0014 103.8 57.45 00000 "
+        b"00110110 00 00 00856 010$\x8c\r",
+    )
+    report = Report.from_result(result, "QPIGS", "status")
+    voltage = next(row for row in report.rows if row.key == "battery_voltage")
+    assert voltage is result.fields["battery_voltage"]
+    assert (voltage.value, voltage.unit, voltage.hints.device_class) == (57.5, "V", "voltage")
 
 
 def test_value_helpers() -> None:
@@ -256,9 +269,9 @@ def test_value_helpers() -> None:
         "x",
     ]
     assert [plain(v) for v in (True, (1,), 2.5)] == [1, [1], 2.5]
-    assert unit_of(Row("a", "A", True, "")) == "bool"
-    assert unit_of(Row("a", "A", 1, "")) == ""
-    assert unit_of(Row("a", "A", True, "x")) == "x"
+    assert unit_of(Field("a", "A", True, "")) == "bool"
+    assert unit_of(Field("a", "A", 1, "")) == ""
+    assert unit_of(Field("a", "A", True, "x")) == "x"
 
 
 def test_registry() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 
 from mppsolar_lib.errors import did_you_mean
-from mppsolar_lib.outputs.base import ConsoleOutput, Output, OutputError, OutputOptions, Report, Row
+from mppsolar_lib.outputs.base import ConsoleOutput, Output, OutputError, OutputOptions, Report
 
 __all__ = [
     "ConsoleOutput",
@@ -22,7 +22,6 @@ __all__ = [
     "OutputError",
     "OutputOptions",
     "Report",
-    "Row",
     "get_output",
     "list_outputs",
     "register_output",

@@ -2,8 +2,9 @@
 
 A :class:`Report` is what outputs receive; :class:`OutputOptions` is how users narrow it.
 
-A report is one answer made presentable: the command as sent, a description, and rows of
-key, display name, value and unit. It is built from a decoded
+A report is one answer made presentable: the command as sent, a description, and its
+:class:`~mppsolar_lib.protocols.fields.Field` rows (key, display name, value, unit and Home
+Assistant hints). It is built from a decoded
 :class:`~mppsolar_lib.protocols.Result`, from several of them merged (``--getstatus``), or from
 plain text rows (command and protocol listings), so every output handles all of them alike.
 """
@@ -17,6 +18,7 @@ import sys
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from mppsolar_lib.errors import MppSolarError
+from mppsolar_lib.protocols.fields import Field
 
 if TYPE_CHECKING:
     from mppsolar_lib.protocols.fields import Result, Value
@@ -26,47 +28,13 @@ class OutputError(MppSolarError):
     """An output cannot be used as configured (unknown name, bad filter, missing extra)."""
 
 
-# Plain classes rather than dataclasses: they are built on every CLI start, and generating
-# dataclass methods costs more import time than the whole output takes to print.
-
-
-class Row:
-    """One value of a report: stable key, display name, typed value and unit."""
-
-    __slots__ = ("key", "name", "unit", "value")
-
-    def __init__(self, key: str, name: str, value: Value, unit: str = "") -> None:
-        """Hold one value."""
-        self.key = key
-        self.name = name
-        self.value = value
-        self.unit = unit
-
-    def __eq__(self, other: object) -> bool:
-        """Rows are equal when key, name, value and unit are."""
-        if not isinstance(other, Row):
-            return NotImplemented
-        return (self.key, self.name, self.value, self.unit) == (
-            other.key,
-            other.name,
-            other.value,
-            other.unit,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        """Key, value and unit."""
-        return f"Row({self.key}={self.value!r} {self.unit})"
-
-
 class Report:
     """One command's answer (or a listing) ready for any output."""
 
     __slots__ = ("command", "description", "raw", "rows")
 
     def __init__(
-        self, command: str, description: str, rows: tuple[Row, ...], raw: bytes | None = None
+        self, command: str, description: str, rows: tuple[Field, ...], raw: bytes | None = None
     ) -> None:
         """Hold the rows of ``command``; ``raw`` is the frame as received (``None``: listings)."""
         #: The command as sent (``QPGS0``), or what the listing is (``command help``).
@@ -82,22 +50,22 @@ class Report:
     @classmethod
     def from_result(cls, result: Result, command: str, description: str) -> Report:
         """Present a decoded answer; ``command`` is the text sent (``QPGS0``, not ``QPGS``)."""
-        rows = tuple(Row(f.key, f.name, f.value, f.unit) for f in result.fields.values())
+        rows = tuple(result.fields.values())
         return cls(command, description, rows, result.raw)
 
     @classmethod
     def merged(cls, command: str, description: str, results: Iterable[Result]) -> Report:
         """Present several answers as one (``--getstatus``); a later key replaces an earlier one."""
-        rows: dict[str, Row] = {}
+        rows: dict[str, Field] = {}
         for result in results:
             for f in result.fields.values():
-                rows[f.key] = Row(f.key, f.name, f.value, f.unit)
+                rows[f.key] = f
         return cls(command, description, tuple(rows.values()))
 
     @classmethod
     def listing(cls, command: str, description: str, items: Iterable[tuple[str, str]]) -> Report:
         """Present ``(name, text)`` pairs: commands, protocols, outputs."""
-        return cls(command, description, tuple(Row(name, name, text) for name, text in items))
+        return cls(command, description, tuple(Field(name, name, text) for name, text in items))
 
 
 def text(value: Value) -> str:
@@ -120,7 +88,7 @@ def plain(value: Value) -> int | float | str | list[int] | None:
     return value
 
 
-def unit_of(row: Row) -> str:
+def unit_of(row: Field) -> str:
     """Return the unit shown for ``row``; flags show ``bool``, as in the reference's tables."""
     if not row.unit and isinstance(row.value, bool):
         return "bool"
@@ -165,7 +133,7 @@ class OutputOptions:
         self._include = _compile("--filter", filter)
         self._exclude = _compile("--exclfilter", exclude)
 
-    def display_key(self, row: Row) -> str:
+    def display_key(self, row: Field) -> str:
         """Return the key shown for ``row``: snake_case, or the display name with ``--keepcase``."""
         return row.name.replace(" ", "_") if self.keep_case else row.key
 
@@ -175,7 +143,7 @@ class OutputOptions:
             return False
         return self._include is None or self._include.search(key) is not None
 
-    def rows(self, report: Report) -> Iterator[tuple[str, Row]]:
+    def rows(self, report: Report) -> Iterator[tuple[str, Field]]:
         """Yield ``(shown key, row)`` for the rows the filters keep, in report order."""
         for row in report.rows:
             key = self.display_key(row)

@@ -112,8 +112,10 @@ class Field:
 
     __slots__ = ("hints", "key", "name", "unit", "value")
 
-    def __init__(self, key: str, name: str, value: Value, unit: str, hints: Hints) -> None:
-        """Store the decoded value."""
+    def __init__(
+        self, key: str, name: str, value: Value, unit: str = "", hints: Hints = NO_HINTS
+    ) -> None:
+        """Store the value (decoded, or made by a front-end for a listing)."""
         self.key = key
         self.name = name
         self.value = value
