@@ -34,7 +34,8 @@ See ``docs/device.md``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping
+from collections import ChainMap
+from collections.abc import Callable, Collection, Iterable, Mapping
 import contextlib
 from dataclasses import dataclass
 from functools import partial
@@ -63,7 +64,7 @@ from mppsolar_lib.errors import (
 )
 from mppsolar_lib.protocols import Protocol, get_protocol
 from mppsolar_lib.protocols.command import Kind
-from mppsolar_lib.protocols.detect import Detection, Detector, Framing, classify
+from mppsolar_lib.protocols.detect import Detection, Detector, Framing, Probe, classify
 from mppsolar_lib.protocols.fields import Result, Value
 from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number
 from mppsolar_lib.transports.base import Completion, Transport
@@ -94,13 +95,17 @@ def _port_lock(transport: Transport) -> asyncio.Lock:
 def _probe_length(buffer: bytes) -> int | None:
     """Tell where a detection probe's answer ends, whichever framing the device uses.
 
-    Voltronic answers end at their CR or length field; a VE.Direct device streams text lines,
-    complete as soon as one is recognisable; anything else is read until the probe's timeout.
+    Voltronic answers end at their CR or length field; a VE.Direct device streams text, read
+    until its whole status has come (its identity is in the main block) or the probe's timeout
+    passes (what came is recognised as VE.Direct all the same); anything else is read until
+    the probe's timeout.
     """
     if buffer[:1] in (b"(", b"^"):
         # The ^ framing's reader also ends ( answers at their CR.
         return get_protocol("pi18").answer_length("PI", buffer)
-    return len(buffer) if classify(buffer) is Framing.VEDIRECT else None
+    if classify(buffer) is Framing.VEDIRECT:
+        return get_protocol("ved").answer_length("vedstatus", buffer)
+    return None
 
 
 def _never(buffer: bytes) -> None:
@@ -313,6 +318,8 @@ class Device:
         # The shape of this unit's answers by command name, and a new shape seen once.
         self._shapes: dict[str, tuple[str, ...]] = {}
         self._doubted: dict[str, tuple[str, ...]] = {}
+        # The last answer to each status command: what the next poll's requests may build on.
+        self._status: dict[str, Result] = {}
 
     def __repr__(self) -> str:
         """Transport and protocol."""
@@ -371,29 +378,49 @@ class Device:
             resend=definition.kind is not Kind.SETTER,
         )
 
-    async def get_status(self) -> Batch:
-        """Poll the protocol's status commands (``QPIGS``, ``Q1`` …) in one batch."""
-        protocol = await self._ready(self._closing)
-        return await self._batch(protocol.status_commands)
+    async def get_status(self, *, skip: Collection[str] = ()) -> Batch:
+        """Poll the protocol's status commands (``QPIGS``, ``Q1`` …) in one batch.
 
-    async def get_settings(self) -> Batch:
-        """Read the protocol's settings commands (``QPIRI``, ``QFLAG`` …) in one batch."""
-        protocol = await self._ready(self._closing)
-        return await self._batch(protocol.settings_commands)
+        Commands in ``skip`` are left out (a front-end drops those the unit refuses).
 
-    async def _batch(self, commands: Iterable[str]) -> Batch:
+        What is sent for each is the protocol's choice
+        (:meth:`~mppsolar_lib.protocols.base.Protocol.status_request`), made with this poll's
+        answers so far and the last poll's: a Daly BMS is asked for exactly the cells its
+        ``status`` answer counts, a VE.Direct unit is heard until its whole status has come.
+        Answers are reported under the status command's name (``cellVoltages``).
+        """
+        protocol = await self._ready(self._closing)
+        known = self._status
+        batch = await self._batch(
+            [c for c in protocol.status_commands if c not in skip],
+            lambda command, batch: protocol.status_request(command, ChainMap(batch, known)),
+        )
+        known.update(batch)
+        return batch
+
+    async def get_settings(self, *, skip: Collection[str] = ()) -> Batch:
+        """Read the protocol's settings commands (``QPIRI``, ``QFLAG`` …) but ``skip``'s."""
+        protocol = await self._ready(self._closing)
+        return await self._batch([c for c in protocol.settings_commands if c not in skip])
+
+    async def _batch(
+        self, commands: Iterable[str], request: Callable[[str, Batch], str] | None = None
+    ) -> Batch:
         """Run ``commands`` in turn; one unit-specific failure does not end the batch.
 
-        A NAK or an unreadable answer is recorded in :attr:`Batch.errors`. A lost link or
-        silence before anything answered ends the batch (the device is gone; waiting for every
-        other command would only multiply the delay); nothing succeeding at all raises.
+        ``request(command, batch)`` says what to send for ``command`` (default: itself); the
+        answer is recorded under ``command``. A NAK or an unreadable answer is recorded in
+        :attr:`Batch.errors`. A lost link or silence before anything answered ends the batch
+        (the device is gone; waiting for every other command would only multiply the delay);
+        nothing succeeding at all raises.
         """
         batch = Batch()
         closing = self._closing
         answered = False
         for command in commands:
+            sent = command if request is None else request(command, batch)
             try:
-                batch[command] = await self.command(command)
+                batch[command] = await self.command(sent)
             except ProtocolError as err:
                 if not isinstance(err, NAKError | FrameError):
                     raise  # an unknown command or parameter: a table bug, not the unit
@@ -427,7 +454,8 @@ class Device:
         failing to open the link (nothing was sent) is, either way.
         """
         budget = attempts or self.attempts
-        wait = self.timeout if timeout is None else timeout
+        # A device talking at its own pace cannot answer sooner than it does.
+        wait = max(self.timeout if timeout is None else timeout, protocol.answer_time(command))
         request = protocol.build_request(command)
         tried: list[str] = []
         started = time.monotonic()
@@ -635,13 +663,14 @@ class Device:
         async with self._lock:
             while (probe := detector.probe) is not None:
                 self._check(closing, probe.label)
-                detector.feed(await self._probe(probe.request, probe.label))
+                detector.feed(await self._probe(probe))
         detection = detector.result
         assert detection is not None  # the loop ends when the detector has a result
         self.detection = detection
         if detection.protocol is not None:
             self.protocol = get_protocol(detection.protocol)
             self._shapes.clear()
+            self._status.clear()
         if _LOGGER.isEnabledFor(logging.DEBUG):
             _LOGGER.debug(
                 "%s: detected %s (confidence %.2f): %s",
@@ -652,12 +681,22 @@ class Device:
             )
         return detection
 
-    async def _probe(self, request: bytes, label: str) -> bytes | None:
-        """Send one probe; return its answer, what arrived before the timeout, or ``None``."""
+    async def _probe(self, probe: Probe) -> bytes | None:
+        """Send one probe; return its answer, what arrived before the timeout, or ``None``.
+
+        A probe of a known framing (:attr:`Probe.framed`) is read with its protocol's own
+        answer length, for at least the time the device needs at its own pace.
+        """
         await self._open()
-        reader = _Reader(request, _probe_length)
+        wait = self.probe_timeout
+        complete: Completion = _probe_length
+        if probe.framed:
+            protocol = get_protocol(probe.protocol)
+            complete = partial(protocol.answer_length, probe.command)
+            wait = max(wait, protocol.answer_time(probe.command))
+        reader = _Reader(probe.request, complete)
         try:
-            return await self._exchange(request, reader, self.probe_timeout, label)
+            return await self._exchange(probe.request, reader, wait, probe.label)
         except DeviceTimeoutError:
             return reader.seen or None
         except TransportError:

@@ -41,6 +41,7 @@ from mppsolar_lib.simulator import create_simulator
 from mppsolar_lib.simulator.serve import PtyServer, TcpServer, serve_pty, serve_tcp
 from mppsolar_lib.transports import open_transport
 
+from . import privileges
 from .helpers import pi_frame, xmodem
 
 #: Bounds every subprocess and background thread: nothing here can hang.
@@ -440,16 +441,17 @@ def test_without_a_port_the_default_is_named(capsys: pytest.CaptureFixture[str])
     assert "no -p given, so the default /dev/ttyUSB0 was used; -p sim" in err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any file")
-def test_permission_denied_says_how_to_fix_it(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    """A port the user may not open names the group to join."""
-    port = tmp_path / "ttyUSB0"
-    port.touch(mode=0)
-    status, _, err = run(capsys, "-p", str(port), "-c", "QPI")
-    assert status == 1
-    assert "permission denied" in err and "usermod -aG" in err
+def test_permission_denied_says_how_to_fix_it(tmp_path: Path) -> None:
+    """A port the user may not open: one line naming the port and the fix, no traceback.
+
+    Run as a user file modes apply to (root loses its override: see tests/privileges.py).
+    """
+    port = privileges.locked_port(tmp_path / "ttyUSB0")
+    done = privileges.python("-m", "mppsolar_lib", "-p", str(port.path), "-c", "QPI")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith(f"error: {port.path}: permission denied")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert port.fix in done.stderr
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -333,6 +333,14 @@ async def test_a_command_the_unit_refuses_does_not_end_the_batch(
     assert isinstance(status.errors["Q1"], NAKError)
 
 
+async def test_commands_a_caller_skips_are_not_sent(device: Device, link: FakeLink) -> None:
+    """A front-end that dropped a refused command polls the rest only."""
+    status = await bounded(device.get_status(skip={"Q1"}))
+    settings = await bounded(device.get_settings(skip=("QFLAG",)))
+    assert (list(status), list(settings)) == (["QPIGS"], ["QPIRI"])
+    assert [r[:-3] for r in link.requests] == [b"QPIGS", b"QPIRI"]
+
+
 async def test_a_batch_with_no_answer_at_all_raises(device: Device, unit: PI30Unit) -> None:
     """A batch where nothing succeeded raises, listing every failure."""
     unit.refuses.update({"QPIGS", "Q1"})

@@ -26,7 +26,7 @@ from mppsolar_lib.errors import (
 )
 from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.simulator import Faults, FaultySimulator, Simulator, create_simulator
-from mppsolar_lib.simulator.faults import Fault, Reply, reply, wire_time, with_faults
+from mppsolar_lib.simulator.faults import Fault, Reply, ReplyQueue, reply, wire_time, with_faults
 from mppsolar_lib.simulator.serve import MAX_PENDING, PtyServer, TcpServer, serve_pty, serve_tcp
 from mppsolar_lib.transports import open_transport
 from mppsolar_lib.transports.simulated import SimulatedTransport, simulated_transport
@@ -464,8 +464,128 @@ def test_without_faults_the_simulator_is_not_wrapped() -> None:
 def test_corruption_of_binary_answers_changes_their_last_bytes() -> None:
     """Frames without a CR (BMS records) get their trailing checksum bytes changed."""
     faulty = FaultySimulator(simulator(), Faults(crc=1.0))
-    assert faulty._corrupt(b"\x01\x02\x03\x04") == b"\x01\x02\x05\x06"  # noqa: SLF001
-    assert faulty._corrupt(b"\x0b\x0b\r") == b"\x0e\x0e\r"  # noqa: SLF001 - never CR or LF
+    assert faulty._corrupt(b"\x01\x02\x03\x04") == b"\x01\x02\x05\x07"  # noqa: SLF001
+    assert faulty._corrupt(b"\x0b\x0b\r") == b"\x0e\x0f\r"  # noqa: SLF001 - never CR or LF
+
+
+@pytest.mark.parametrize(("protocol", "command"), [("daly", "SOC"), ("jk02", "getInfo")])
+def test_a_corrupted_sum_checksum_never_matches(protocol: str, command: str) -> None:
+    """A one-byte sum after a data byte: both changed alike would still add up."""
+    faulty = FaultySimulator(create_simulator(protocol, seed=3), Faults(crc=1.0))
+    codec = get_protocol(protocol)
+    answer = faulty.handle(codec.build_request(command))
+    assert answer is not None
+    with pytest.raises(CRCError):
+        codec.decode(command, answer)
+
+
+# -- scripted faults ---------------------------------------------------------------------------
+
+
+def test_a_script_names_the_fault_of_each_request_then_chance_takes_over() -> None:
+    """The first requests suffer the scripted faults, one each; then the probabilities apply."""
+    chance = Faults(crc=0.5, seed=9)
+    scripted = Faults(crc=0.5, seed=9, script=("none", "silence", Fault.CRC))
+    assert scripted.script == (Fault.NONE, Fault.SILENCE, Fault.CRC)  # names become members
+    faulty = FaultySimulator(simulator(), scripted)
+    assert list(faulty.scripted) == [Fault.NONE, Fault.SILENCE, Fault.CRC]
+    first = [faulty.reply(QPI) for _ in range(3)]
+    assert [action.fault for action in first] == [Fault.NONE, Fault.SILENCE, Fault.CRC]
+    assert first[0].data == simulator().handle(QPI)
+    assert first[1].data is None
+    assert faulty.scripted == ()
+    # After the script, the same sequence as without one: the script draws no random numbers.
+    plain = FaultySimulator(simulator(), chance)
+    assert [faulty.reply(QPI).fault for _ in range(50)] == [
+        plain.reply(QPI).fault for _ in range(50)
+    ]
+
+
+def test_faults_can_be_injected_into_a_device_in_use() -> None:
+    """inject() scripts the next requests of a running device, after what is scripted already."""
+    faulty = FaultySimulator(simulator(), Faults(script=("stale",)))
+    faulty.inject("disconnect", Fault.TRUNCATE)
+    assert faulty.scripted == (Fault.STALE, Fault.DISCONNECT, Fault.TRUNCATE)
+    assert [faulty.reply(QPI).fault for _ in range(4)] == [
+        Fault.STALE,
+        Fault.DISCONNECT,
+        Fault.TRUNCATE,
+        Fault.NONE,
+    ]
+    with pytest.raises(ValueError, match="unknown fault 'crc32'; use one of none, silence"):
+        faulty.inject("crc32")
+    with pytest.raises(ValueError, match="unknown fault 'lag'"):
+        Faults(script=("lag",))
+
+
+def test_a_script_alone_wraps_the_simulator() -> None:
+    """A profile with only a script is active: the device is wrapped."""
+    assert Faults(script=("crc",)).active
+    assert not Faults(seed=1, late_by=1.0).active
+    wrapped = create_simulator("pi30", faults=Faults(script=("silence",)), seed=1, utc_offset=0)
+    assert isinstance(wrapped, FaultySimulator)
+    assert wrapped.handle(QPI) is None
+    assert wrapped.handle(QPI) is not None
+
+
+def test_a_late_answer_comes_late_by_on_top_of_the_latency() -> None:
+    """The answer is whole; only its delay grows (scripted, or by its probability)."""
+    faulty = FaultySimulator(simulator(), Faults(latency=0.5, late_by=1.5, script=("late",)))
+    action = faulty.reply(QPI)
+    assert (action.fault, action.data, action.delay) == (
+        Fault.LATE,
+        simulator().handle(QPI),
+        2.0,
+    )
+    assert faulty.reply(QPI).delay == 0.5
+    always = FaultySimulator(simulator(), Faults(late=1.0))
+    assert always.reply(QPI).delay == 3.0  # the default: past the Device's 2 s timeout
+    with pytest.raises(ValueError, match="late_by must be more than 0 s"):
+        Faults(late_by=0)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_scripted_fault_hits_exactly_the_request_it_names(kind: str) -> None:
+    """Served over a link: the second answer only is corrupted, the third comes late."""
+    faults = Faults(script=("none", "crc", "late"), late_by=QUIET * 3)
+    async with served(kind, simulator(), faults) as host:
+        await host.send(QPI)
+        assert PI30.decode("QPI", await host.receive(whole("QPI")))["protocol_id"] == "PI30"
+        await host.send(QPI)
+        with pytest.raises(CRCError):
+            PI30.decode("QPI", await host.receive(whole("QPI")))
+        await host.send(QID)
+        assert await host.receive(whole("QID"), QUIET) == b""
+        assert PI30.decode("QID", await host.receive(whole("QID")))
+
+
+async def test_a_reply_queue_keeps_the_order_and_each_delay() -> None:
+    """Replies are carried out in order; one delayed holds up those behind it; clear() forgets."""
+    done: list[bytes | None] = []
+    finished = asyncio.Event()
+
+    def carry_out(action: Reply) -> None:
+        done.append(action.data)
+        if action.data == b"last":
+            finished.set()
+
+    queue = ReplyQueue(carry_out)
+    queue.put(Reply(b"slow", delay=0.05))
+    queue.put(Reply(b"quick"))
+    queue.put(Reply(None, delay=0.01))
+    assert len(queue) == 3
+    queue.put(Reply(b"last"))
+    await asyncio.wait_for(finished.wait(), WAIT)
+    assert done == [b"slow", b"quick", None, b"last"]
+    assert len(queue) == 0
+    queue.clear()  # nothing waiting: harmless
+    # What is cleared is never carried out, and does not hold up what comes after.
+    queue.put(Reply(b"never", delay=60))
+    queue.clear()
+    finished.clear()
+    queue.put(Reply(b"last"))
+    await asyncio.wait_for(finished.wait(), WAIT)
+    assert done[4:] == [b"last"]
 
 
 # -- the in-process transport ------------------------------------------------------------------

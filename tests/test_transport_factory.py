@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 import errno
-import os
 from pathlib import Path
 import sys
 
@@ -31,6 +30,8 @@ from mppsolar_lib.transports.paths import (
 from mppsolar_lib.transports.serial import SerialTransport
 from mppsolar_lib.transports.tcp import TcpTransport
 from mppsolar_lib.transports.udp import UdpTransport
+
+from .privileges import foreign_group_node, locked_port, open_unprivileged
 
 
 @pytest.mark.parametrize(
@@ -160,16 +161,19 @@ async def test_missing_and_wrong_paths_fail_on_open(tmp_path: Path) -> None:
         await open_transport(str(tmp_path), porttype="hidraw").open()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any file: no permission error")
-async def test_permission_denied_on_open_says_how_to_get_access(tmp_path: Path) -> None:
-    """A port the user may not open: the group or the udev rule that fixes it."""
-    locked = tmp_path / "ttyUSB0"
-    locked.write_text("")
-    locked.chmod(0)
-    with pytest.raises(PortError, match="permission denied.*udev rule"):
-        await open_transport(str(locked)).open()
-    with pytest.raises(PortError, match='permission denied. Allow access with a udev rule.*"0665"'):
-        await open_transport(str(locked), porttype="hidraw").open()
+def test_permission_denied_on_open_says_how_to_get_access(tmp_path: Path) -> None:
+    """A port the user may not open: the group or the udev rule that fixes it.
+
+    Opened by a user file modes apply to (root loses its override: see tests/privileges.py).
+    """
+    port = locked_port(tmp_path / "ttyUSB0")
+    imports = "from mppsolar_lib.transports import open_transport"
+    serial = open_unprivileged(imports, "open_transport(path)", port.path)
+    assert serial.startswith(f"PortError: {port.path}: permission denied")
+    assert port.fix in serial and 'MODE="0660"' in serial
+    hidraw = open_unprivileged(imports, "open_transport(path, porttype='hidraw')", port.path)
+    assert hidraw.startswith(f"PortError: {port.path}: permission denied. Allow access with a udev")
+    assert 'ATTRS{idVendor}=="0665", ATTRS{idProduct}=="5161", MODE="0666"' in hidraw
 
 
 def test_open_errors_become_errors_users_can_act_on(tmp_path: Path) -> None:
@@ -183,13 +187,12 @@ def test_open_errors_become_errors_users_can_act_on(tmp_path: Path) -> None:
     assert f"although you are in its group {owner_group(path)!r}" in str(mine)
     assert "mode -rw------- gives the group no access" in str(mine)
     assert 'MODE="0660"' in str(mine)
-    if os.geteuid() == 0:
-        # A group we are not in (what /dev/ttyUSB0's dialout is to a new user).
-        os.chown(path, -1, 65534)
-        denied = open_error(path, PermissionError(errno.EACCES, "Permission denied"), "serial")
-        assert f"Add your user to the {owner_group(path)!r} group" in str(denied)
-        assert f"usermod -aG {owner_group(path)} $USER" in str(denied)
-        assert f"--device {path}" in str(denied)
+    # A group we are not in (what /dev/ttyUSB0's dialout is to a new user).
+    node = str(foreign_group_node(tmp_path / "ttyUSB1"))
+    denied = open_error(node, PermissionError(errno.EACCES, "Permission denied"), "serial")
+    assert f"Add your user to the {owner_group(node)!r} group" in str(denied)
+    assert f"usermod -aG {owner_group(node)} $USER" in str(denied)
+    assert f"--device {node}" in str(denied)
     gone = open_error(str(tmp_path / "ttyUSB9"), PermissionError(errno.EACCES, "x"), "serial")
     assert "Add your user to the 'dialout' group" in str(gone)
     hid = open_error("/dev/hidraw0", PermissionError(errno.EPERM, "x"), "hidraw")

@@ -2,7 +2,9 @@
 
 The test's end of the pair plays the inverter's HID bridge: it sees each report the transport
 writes as one packet, and answers in 8-byte reports padded with zeros, as recorded from the
-reference's hidraw exchanges (``extra/io.jsonl`` in the shared vectors).
+reference's hidraw exchanges (``extra/io.jsonl`` in the shared vectors). The simulated HID
+device (:mod:`mppsolar_lib.simulator.hid`, a whole inverter behind such a pair) is tested at the
+end; the fault matrix (tests/test_transport_faults.py) drives it through the Device.
 """
 
 from __future__ import annotations
@@ -13,14 +15,19 @@ from functools import partial
 import logging
 import os
 from pathlib import Path
+import select
 import socket
 
 import pytest
 
 from mppsolar_lib.errors import DeviceTimeoutError, PortError, TransportError
 from mppsolar_lib.protocols import get_protocol
+from mppsolar_lib.simulator import create_simulator
+from mppsolar_lib.simulator.faults import Faults
+from mppsolar_lib.simulator.hid import MAX_PENDING, SimulatedHidDevice
 from mppsolar_lib.transports.hidraw import HidrawTransport, reports
 from tests.helpers import pi_frame
+from tests.privileges import locked_port, open_unprivileged
 
 PI30 = get_protocol("pi30")
 TIMEOUT = 5.0
@@ -319,11 +326,203 @@ async def test_an_opener_error_is_explained_like_an_open_error() -> None:
         await HidrawTransport("/dev/hidraw5", opener=opener).open()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any file: no permission error")
-async def test_permission_denied_gives_the_udev_rule(tmp_path: Path) -> None:
-    """A node without access: the message is the udev rule that fixes it."""
-    node = tmp_path / "hidraw0"
-    node.write_text("")
-    node.chmod(0)
-    with pytest.raises(PortError, match=r'SUBSYSTEM=="hidraw", ATTRS\{idVendor\}=="0665"'):
-        await HidrawTransport(str(node)).open()
+def test_permission_denied_gives_the_udev_rule(tmp_path: Path) -> None:
+    """A node without access: the message is the udev rule that fixes it.
+
+    Opened by a user file modes apply to (root loses its override: see tests/privileges.py).
+    """
+    node = locked_port(tmp_path / "hidraw0").path
+    imports = "from mppsolar_lib.transports.hidraw import HidrawTransport"
+    outcome = open_unprivileged(imports, "HidrawTransport(path)", node)
+    assert outcome.startswith(f"PortError: {node}: permission denied. Allow access with a udev")
+    assert 'SUBSYSTEM=="hidraw", ATTRS{idVendor}=="0665", ATTRS{idProduct}=="5161"' in outcome
+    assert "sudo udevadm control --reload && sudo udevadm trigger" in outcome
+
+
+# -- the simulated HID device (mppsolar_lib.simulator.hid) --------------------------------------
+
+
+def simulated(faults: Faults | None = None) -> SimulatedHidDevice:
+    """Return a PI30 inverter behind a simulated HID bridge."""
+    return SimulatedHidDevice(create_simulator("pi30", seed=1, utc_offset=0), faults)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the event loop run until ``condition`` holds (bounded: nothing can hang)."""
+    async with asyncio.timeout(TIMEOUT):
+        while not condition():
+            await asyncio.sleep(0)
+
+
+async def test_the_simulated_device_answers_in_padded_reports() -> None:
+    """Requests arrive as padded reports and are answered in 8-byte reports, zeros trimmed."""
+    device = simulated()
+    transport = device.transport()
+    assert (transport.path, device.plugged, device.opens) == ("/dev/hidraw0", False, 0)
+    try:
+        answer = await ask(transport, "QPIGS")
+        assert PI30.decode("QPIGS", answer)["battery_capacity"] == 80
+        assert await ask(transport, "PBCV44.0") == pi_frame("ACK")
+        assert list(device.received) == [
+            *reports(PI30.build_request("QPIGS")),
+            *reports(PI30.build_request("PBCV44.0")),
+        ]
+        assert "plugged" in repr(device)
+    finally:
+        await transport.close()
+        device.close()
+    assert "unplugged" in repr(device)
+
+
+async def test_a_host_that_closes_unplugs_and_the_next_open_plugs_a_fresh_pair() -> None:
+    """The host closing its end is seen at once; opening again plugs a new socket pair."""
+    device = simulated()
+    transport = device.transport()
+    try:
+        await ask(transport, "QPI")
+        await transport.close()
+        await until(lambda: not device.plugged)
+        assert await ask(transport, "QPI") == pi_frame("PI30")
+        assert device.opens == 2
+    finally:
+        await transport.close()
+        device.close()
+
+
+async def test_a_disconnect_fault_fails_the_exchange_and_the_device_comes_back() -> None:
+    """A disconnect is an unplug: the transport fails, the next open gets a fresh pair."""
+    device = simulated(Faults(script=("disconnect",)))
+    transport = device.transport()
+    try:
+        with pytest.raises(TransportError, match="/dev/hidraw0: the device closed"):
+            await ask(transport, "QPI")
+        assert not device.plugged
+        assert await ask(transport, "QPI") == pi_frame("PI30")
+        assert device.opens == 2
+    finally:
+        await transport.close()
+        device.close()
+
+
+async def test_an_open_while_plugged_replaces_the_old_pair() -> None:
+    """The opener unplugs what it handed out before (the host reopened without closing)."""
+    device = simulated()
+    first = socket.socket(fileno=device.opener())
+    second = socket.socket(fileno=device.opener())
+    try:
+        assert first.recv(8) == b""  # the old device end is gone
+        assert device.plugged and device.opens == 2
+    finally:
+        first.close()
+        second.close()
+        device.close()
+
+
+async def test_answers_wait_while_the_host_does_not_read() -> None:
+    """A host that does not read holds the answers back; none is lost, none reordered."""
+    device = simulated()
+    host = socket.socket(fileno=device.opener())
+    host.setblocking(False)
+    loop = asyncio.get_running_loop()
+    request = PI30.build_request("QID")
+    answer = create_simulator("pi30", seed=1, utc_offset=0).handle(request)
+    assert answer is not None and len(request) <= 8
+    count = 400  # 1200 reports: several times what the socket's queue holds
+    try:
+        for _ in range(count):
+            await loop.sock_sendall(host, reports(request)[0])
+        expected = reports(answer) * count
+        got: list[bytes] = []
+        async with asyncio.timeout(TIMEOUT):
+            while len(got) < len(expected):
+                got.append(await loop.sock_recv(host, 64))
+        assert got == expected
+    finally:
+        host.close()
+        device.close()
+
+
+async def test_unplugging_drops_the_answers_still_waiting() -> None:
+    """Answers held back for a host that does not read are lost on unplug, as on a real one.
+
+    What the host already has it can still read, then the end.
+    """
+    device = simulated()
+    host = socket.socket(fileno=device.opener())
+    host.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(400):
+            await loop.sock_sendall(host, reports(PI30.build_request("QID"))[0])
+        await until(lambda: len(device.received) == 400)
+        device.unplug()
+        assert not device.plugged
+        got = []
+        async with asyncio.timeout(TIMEOUT):
+            while report := await loop.sock_recv(host, 64):
+                got.append(report)
+        assert 0 < len(got) < 400 * 3
+    finally:
+        host.close()
+        device.close()
+
+
+async def test_a_host_gone_with_answers_unread_unplugs_the_device() -> None:
+    """The host closing with an answer unread (a reset on the device's side): unplugged."""
+    device = simulated()
+    host = socket.socket(fileno=device.opener())
+    try:
+        host.send(reports(PI30.build_request("QID"))[0])
+        await until(lambda: bool(select.select([host], [], [], 0)[0]))  # the answer is there
+    finally:
+        host.close()
+    await until(lambda: not device.plugged)
+    device.close()
+
+
+async def test_a_host_that_stopped_reading_unplugs_the_device() -> None:
+    """An answer the host can no longer take (a broken pipe): unplugged, nothing raised."""
+    device = simulated()
+    host = socket.socket(fileno=device.opener())
+    try:
+        host.shutdown(socket.SHUT_RD)
+        host.send(reports(PI30.build_request("QID"))[0])
+        await until(lambda: not device.plugged)
+        assert list(device.received) == reports(PI30.build_request("QID"))
+    finally:
+        host.close()
+        device.close()
+
+
+async def test_noise_without_a_request_end_is_dropped() -> None:
+    """More than 4 KiB without a CR is noise; the request after it is answered."""
+    device = simulated()
+    host = socket.socket(fileno=device.opener())
+    host.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(MAX_PENDING // 8 + 1):  # one report more than the limit
+            await loop.sock_sendall(host, b"\x81" * 8)
+        await loop.sock_sendall(host, reports(PI30.build_request("QPI"))[0])
+        got = b""
+        async with asyncio.timeout(TIMEOUT):
+            while b"\r" not in got:
+                got += await loop.sock_recv(host, 64)
+        assert got.rstrip(b"\0") == pi_frame("PI30")
+    finally:
+        host.close()
+        device.close()
+
+
+async def test_a_spurious_wakeup_is_harmless() -> None:
+    """Nothing to read after all: the device stays plugged; bad report sizes are refused."""
+    device = simulated()
+    host = socket.socket(fileno=device.opener())
+    try:
+        device._readable()  # noqa: SLF001 - the event loop's callback, with nothing queued
+        assert device.plugged
+    finally:
+        host.close()
+        device.close()
+    with pytest.raises(ValueError, match="report_size must be 1 byte or more"):
+        SimulatedHidDevice(create_simulator("pi30"), report_size=0)

@@ -23,6 +23,7 @@ from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.transports import open_transport, port_type_of
 from mppsolar_lib.transports.serial import SerialTransport, is_url, serialx_knows
 from tests.helpers import pi_frame
+from tests.privileges import locked_port, open_unprivileged
 
 PI30 = get_protocol("pi30")
 QPIGS = (
@@ -260,14 +261,16 @@ async def test_a_directory_or_a_plain_file_is_not_a_serial_port(tmp_path: Path) 
         await SerialTransport(str(plain)).open()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root opens any file: no permission error")
-async def test_permission_denied_names_the_group(tmp_path: Path) -> None:
-    """A port without access: the message names the group to join."""
-    locked = tmp_path / "ttyUSB0"
-    locked.write_text("")
-    locked.chmod(0)
-    with pytest.raises(PortError, match="permission denied.*group"):
-        await SerialTransport(str(locked)).open()
+def test_permission_denied_names_the_group(tmp_path: Path) -> None:
+    """A port without access: the message names the group to join (or why that cannot help).
+
+    Opened by a user file modes apply to (root loses its override: see tests/privileges.py).
+    """
+    port = locked_port(tmp_path / "ttyUSB0")
+    imports = "from mppsolar_lib.transports.serial import SerialTransport"
+    outcome = open_unprivileged(imports, "SerialTransport(path)", port.path)
+    assert outcome.startswith(f"PortError: {port.path}: permission denied")
+    assert port.fix in outcome
 
 
 async def test_a_port_held_by_another_program_is_busy(inverter: Inverter) -> None:

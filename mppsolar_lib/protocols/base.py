@@ -186,6 +186,27 @@ class Protocol:
         """Walk the command's layout over the space-separated payload tokens."""
         return walk(command.fields, payload.split(" "), command.rest_index, " ")
 
+    def answer_time(self, command: str) -> float:
+        """Return the seconds the device itself may take before an answer to ``command`` is whole.
+
+        A device that talks at its own pace (VE.Direct text: a block a second) cannot answer
+        sooner, whatever timeout the host chose; the ``Device`` waits at least this long. The
+        default, ``0``, is for devices that answer as fast as they can.
+        """
+        return 0.0
+
+    # -- status polling ----------------------------------------------------------------------
+
+    def status_request(self, command: str, answers: Mapping[str, Result]) -> str:
+        """Return what to send to poll the status command ``command``.
+
+        ``answers`` holds the status answers known so far by status command: this poll's, and
+        the previous poll's for the others. A protocol whose best request depends on an earlier
+        answer overrides this (Daly asks for exactly the cells its ``status`` answer counts);
+        the answer is still reported under ``command``. The default sends ``command`` itself.
+        """
+        return command
+
     # -- reply matching ---------------------------------------------------------------------
 
     def matches(self, command: str, answer: bytes | Result) -> bool:

@@ -23,9 +23,11 @@ from mppsolar_lib.protocols.command import Command
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     FieldInfo,
+    FieldKind,
     Hints,
     Out,
     Spec,
+    decimals,
     default_hints,
     slugify,
 )
@@ -97,6 +99,7 @@ class Num(BinSpec):
     """
 
     __slots__ = ("bias", "floating", "missing", "scale", "struct")
+    kind = FieldKind.NUMBER
 
     def __init__(
         self,
@@ -122,6 +125,10 @@ class Num(BinSpec):
         self.bias = bias
         self.floating = floating
         self.missing = missing
+
+    def precision(self) -> int | None:
+        """Return the decimals the scale gives an integer (a float's are the device's)."""
+        return None if self.floating else decimals(self.scale)
 
     def read(self, record: bytes, out: Out) -> None:
         """Unpack, offset and scale."""
@@ -210,8 +217,10 @@ class Series(BinSpec):
         )
         self.scale = scale
         self.bias = bias
+        number = FieldKind.NUMBER
+        precision = None if floating else decimals(scale)
         self.infos = tuple(
-            FieldInfo(slugify(name), name, unit, hints)
+            FieldInfo(slugify(name), name, unit, hints, kind=number, precision=precision)
             for name in (template.format(i) for i in range(1, count + 1))
         )
         self.summary = summary
@@ -228,9 +237,9 @@ class Series(BinSpec):
             self.summary_slots = tuple(
                 None
                 if not name
-                else FieldInfo(slugify(name), name, "", DIAGNOSTIC)
+                else FieldInfo(slugify(name), name, "", DIAGNOSTIC, kind=number, precision=0)
                 if is_index
-                else FieldInfo(slugify(name), name, unit, hints)
+                else FieldInfo(slugify(name), name, unit, hints, kind=number, precision=precision)
                 for name, is_index in zip(
                     summary_names, (False, True, False, True, False), strict=True
                 )
@@ -348,6 +357,7 @@ class Label(BinSpec):
     """An integer code mapped to a label; an unknown code is kept visibly (``"Unknown (7)"``)."""
 
     __slots__ = ("labels", "struct")
+    kind = FieldKind.ENUM
 
     def __init__(
         self,
@@ -365,6 +375,10 @@ class Label(BinSpec):
             dict(labels) if isinstance(labels, Mapping) else dict(enumerate(labels))
         )
         self.struct = struct.Struct(("<" if little else ">") + _format(size, False))
+
+    def options(self) -> tuple[str, ...]:
+        """Return the labels."""
+        return tuple(self.labels.values())
 
     def read(self, record: bytes, out: Out) -> None:
         """Map the code."""
@@ -401,7 +415,7 @@ class Bits(BinSpec):
         self.struct = struct.Struct(("<" if little else ">") + _format(size, False))
         self.count_from = count_from
         self.bits = tuple(
-            (1 << position, FieldInfo(slugify(bit), bit, "", self.hints))
+            (1 << position, FieldInfo(slugify(bit), bit, "", self.hints, kind=FieldKind.BOOL))
             for position, bit in enumerate(names)
             if slugify(bit)
         )
@@ -427,7 +441,7 @@ class Computed(BinSpec):
     named like the spec.
     """
 
-    __slots__ = ("func", "infos")
+    __slots__ = ("func", "infos", "kind")
 
     def __init__(
         self,
@@ -438,11 +452,14 @@ class Computed(BinSpec):
         unit: str = "",
         hints: Hints | None = None,
         infos: Sequence[FieldInfo] = (),
+        *,
+        kind: FieldKind | None = None,
     ) -> None:
-        """Read with ``func``."""
+        """Read with ``func``; ``kind`` as :attr:`~mppsolar_lib.protocols.fields.Spec.kind`."""
         super().__init__(name, offset, size, unit, hints)
         self.func = func
         self.infos = tuple(infos)
+        self.kind = kind
 
     def read(self, record: bytes, out: Out) -> None:
         """Delegate to the function."""

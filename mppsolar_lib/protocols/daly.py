@@ -37,7 +37,17 @@ from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.binary import BinSpec, Bits, Hex, Label, Num, Series
 from mppsolar_lib.protocols.command import Choice, Command, Kind, Param, query, setter
-from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, FieldInfo, Hints, Out, Value, slugify
+from mppsolar_lib.protocols.fields import (
+    DIAGNOSTIC,
+    PROBLEM,
+    FieldInfo,
+    FieldKind,
+    Hints,
+    Out,
+    Result,
+    Value,
+    slugify,
+)
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 
 START: Final = 0xA5
@@ -168,7 +178,9 @@ class FrameSeries(Series):
         self.per_frame = per_frame
         self.max_frames = max_frames
         self.frame_struct = struct.Struct(f">{per_frame}{'H' if size == 2 else 'B'}")
-        self.count_info = FieldInfo(slugify(count_name), count_name, "", DIAGNOSTIC)
+        self.count_info = FieldInfo(
+            slugify(count_name), count_name, "", DIAGNOSTIC, kind=FieldKind.NUMBER, precision=0
+        )
 
     def read_frames(
         self, frames: Sequence[bytes], positions: int, count: int | None, out: Out
@@ -216,7 +228,9 @@ class CellBits(Bits):
         super().__init__(
             template, 0, [template.format(i) for i in range(1, cells + 1)], size=8, little=True
         )
-        self.active = FieldInfo(slugify(active_name), active_name, "", DIAGNOSTIC)
+        self.active = FieldInfo(
+            slugify(active_name), active_name, "", DIAGNOSTIC, kind=FieldKind.BOOL
+        )
 
     def read(self, record: bytes, out: Out) -> None:
         """Report a flag for every cell position."""
@@ -495,26 +509,39 @@ SETTINGS = MappingProxyType(
 )
 
 
+#: The field of the ``status`` answer that counts what each per-cell command reports.
+_COUNTED_BY: Final = {
+    "cellVoltages": "number_of_cells",
+    "cellTemperatures": "number_of_temperature_sensors",
+    "cellBalanceState": "number_of_cells",
+}
+
+
+def counted_command(command: str, status: Mapping[str, Value]) -> str:
+    """Return the per-cell ``command`` limited to the count a ``status`` answer reports.
+
+    ``"cellVoltages13"`` for a 13-cell pack; a count that is missing or out of range, or a
+    command that counts nothing, leaves ``command`` as it is.
+    """
+    key = _COUNTED_BY.get(command)
+    if key is None:
+        return command
+    count = status.get(key)
+    text = str(count) if isinstance(count, int) and not isinstance(count, bool) else ""
+    try:
+        _COUNTS[command].validate(text)
+    except InvalidParameterError:
+        text = ""
+    return command + text
+
+
 def counted_commands(status: Mapping[str, Value]) -> tuple[str, ...]:
     """Return the per-cell commands limited to the counts a ``status`` answer reports.
 
     ``("cellVoltages16", "cellTemperatures2", "cellBalanceState16")`` for a 16-cell pack with two
     sensors; a count that is missing or out of range leaves that command without one.
     """
-    commands = []
-    for command, key in (
-        ("cellVoltages", "number_of_cells"),
-        ("cellTemperatures", "number_of_temperature_sensors"),
-        ("cellBalanceState", "number_of_cells"),
-    ):
-        count = status.get(key)
-        text = str(count) if isinstance(count, int) and not isinstance(count, bool) else ""
-        try:
-            _COUNTS[command].validate(text)
-        except InvalidParameterError:
-            text = ""
-        commands.append(command + text)
-    return tuple(commands)
+    return tuple(counted_command(command, status) for command in _COUNTED_BY)
 
 
 # -- protocol ----------------------------------------------------------------------------------
@@ -550,6 +577,17 @@ class DALY(FramedProtocol):
     #: The host's address put in every request.
     address: ClassVar[int] = 0x80
 
+    def status_request(self, command: str, answers: Mapping[str, Result]) -> str:
+        """Poll the per-cell commands counted by the ``status`` answer (``cellVoltages13``).
+
+        The BMS then answers exactly its cells and sensors, and the answer ends after the
+        frames they need: a pack whose last frame is full never leaves the read waiting for a
+        padding frame that its firmware does not send. Without a ``status`` answer (this poll's
+        or the last one's) the command goes as listed.
+        """
+        status = answers.get("status")
+        return command if status is None else counted_command(command, status)
+
     # -- requests ---------------------------------------------------------------------------
 
     def frame(self, command: Command, text: str) -> bytes:
@@ -581,7 +619,8 @@ class DALY(FramedProtocol):
           comes first. A pack whose last frame is full and whose BMS then stops (cell count a
           multiple of 3 on firmware that sends no padding frame) never completes: the exchange
           ends with the transport's timeout. Use the counted command for such packs;
-          :func:`counted_commands` makes them from the ``status`` answer.
+          :func:`counted_commands` makes them from the ``status`` answer, and
+          ``Device.get_status`` polls them (:meth:`status_request`).
 
         A frame that breaks the numbered run ends the answer there, for ``decode`` to judge.
         """

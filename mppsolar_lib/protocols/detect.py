@@ -20,6 +20,7 @@ for silence) to :meth:`Detector.feed`, and repeats until :attr:`Detector.result`
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
+import contextlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 import re
@@ -82,6 +83,9 @@ class Probe:
     protocol: str
     command: str
     request: bytes
+    #: Read the answer with the protocol's own framing (its ``answer_length``) for at least
+    #: its ``answer_time``, rather than with the reader that tells framings apart.
+    framed: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,12 +130,12 @@ _GENERAL_MODELS: Mapping[str, str] = {"044": "pi30m044", "045": "pi30m045"}
 _PI17_MACHINES: Mapping[str, str] = {"058": "pi17m058"}
 
 
-def _probe(label: str, protocol_id: str, command: str) -> Probe:
+def _probe(label: str, protocol_id: str, command: str, *, framed: bool = False) -> Probe:
     proto = get_protocol(protocol_id)
     definition, _ = proto.resolve(command)
     if definition.kind is not Kind.QUERY:  # pragma: no cover - a table bug, never on the wire
         raise AssertionError(f"detection must never send {command}: it is a {definition.kind}")
-    return Probe(label, protocol_id, command, proto.build_request(command))
+    return Probe(label, protocol_id, command, proto.build_request(command), framed)
 
 
 def framing_probes() -> tuple[Probe, ...]:
@@ -158,6 +162,38 @@ def _first(result: Result | None, *words: str) -> str | None:
 def _firmware(result: Result | None) -> str | None:
     text = _first(result, "firmware", "cpu_version")
     return text.removeprefix("VERFW:") if text else None
+
+
+_VED_FIRMWARE = re.compile(r"([0-9]{1,2})([0-9]{2})(?:FF)?")
+
+
+def _ved_firmware(text: object) -> str | None:
+    """``"0419"`` (FW) or ``"0419FF"`` (FWE, a release) -> ``"4.19"``; other text as sent."""
+    if text is None:
+        return None
+    raw = str(text).strip()
+    match = _VED_FIRMWARE.fullmatch(raw)
+    return f"{int(match[1])}.{match[2]}" if match else raw or None
+
+
+def _ved_identity(result: Result | None) -> Identity | None:
+    """Return model, firmware and serial from VE.Direct text, ``None`` if it has none of them.
+
+    The model is the product id's name (``PID``) where the table knows it, else the model
+    description the unit sends (``BMV``), else ``Unknown (<PID>)``.
+    """
+    if result is None:
+        return None
+    name = result.get("product_name")
+    known = name if isinstance(name, str) and not name.startswith("Unknown") else None
+    described = result.get("model_description")
+    model = known or (str(described) if described else None) or (str(name) if name else None)
+    firmware = _ved_firmware(
+        result.get("firmware_version_16_bit", result.get("firmware_version_24_bit"))
+    )
+    serial = result.get("serial_number")
+    identity = (model, firmware, str(serial) if serial else None)
+    return identity if any(identity) else None
 
 
 def _serial(result: Result | None) -> str | None:
@@ -193,6 +229,10 @@ class _Session:
                 note = f"unreadable ({type(err).__name__})"
             else:
                 note = " ".join(f"{k}={v}" for k, v in result.items())[:80] or "empty"
+        elif answer and framing is Framing.VEDIRECT:
+            # The main block, if one came whole (a capture may cut it: no result then).
+            with contextlib.suppress(ProtocolError):
+                result = get_protocol("ved").decode("vedstatus", answer)
         self.evidence.append(f"{probe.label}: {note}")
         return framing, result
 
@@ -224,7 +264,7 @@ def _plan() -> _Answer:
         framing, result = yield from session.ask(probe)
         answered[probe.label] = (framing, result)
         if framing is Framing.VEDIRECT:
-            return session.done("ved", 0.9)
+            return (yield from _refine_vedirect(session, result))
         if framing not in (Framing.PAREN, Framing.CARET):
             continue
         number = _first(result, "protocol")
@@ -267,6 +307,20 @@ def _refine_paren(session: _Session, family: str) -> _Answer:
     status = yield from session.query("pi30", "QPIGS")
     confidence = 0.9 if status is not None else 0.6
     return session.done("pi30", confidence, identity, ("pi30revo",))
+
+
+def _refine_vedirect(session: _Session, heard: Result | None) -> _Answer:
+    """VE.Direct: the identity from the main text block, listened for if the probe missed it.
+
+    The unit talks unasked, so the first probe's answer is its text; when that held no whole
+    main block (the probe's timeout came first), the plan listens once more, at the unit's
+    pace. A main block without PID, FW or SER# gives no identity.
+    """
+    if heard is None:
+        listen = _probe("VE.Direct status", "ved", "vedstatus", framed=True)
+        _, heard = yield from session.ask(listen)
+    identity = _ved_identity(heard)
+    return session.done("ved", 0.95 if identity else 0.9, identity)
 
 
 def _refine_pi17(session: _Session) -> _Answer:

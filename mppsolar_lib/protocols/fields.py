@@ -7,7 +7,8 @@ to the result. Specs are data: the command tables only instantiate them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from enum import StrEnum
 import re
 from types import MappingProxyType
 from typing import Final
@@ -141,17 +142,62 @@ class Field:
     __hash__ = None  # type: ignore[assignment]
 
 
+class FieldKind(StrEnum):
+    """What a field's values are, so a front-end can choose how to show it without the protocol.
+
+    ``number``: an ``int`` or ``float``; ``bool``: ``True``/``False``; ``enum``: one of
+    :attr:`FieldInfo.options` (or ``"Unknown (code)"`` for a code the table does not know);
+    ``text``: any other string (serial numbers, versions, dates, hex).
+    """
+
+    NUMBER = "number"
+    BOOL = "bool"
+    ENUM = "enum"
+    TEXT = "text"
+
+
+def _distinct(labels: Iterable[str]) -> tuple[str, ...]:
+    """Return the non-empty ``labels`` once each, in order."""
+    return tuple(dict.fromkeys(label for label in labels if label))
+
+
+def decimals(scale: float) -> int | None:
+    """Return the decimal places a value scaled by ``scale`` has: 0.1 -> 1, 1 -> 0, 0.5 -> None."""
+    if scale == 1:
+        return 0
+    divisor = decimal_divisor(scale)
+    return len(str(divisor)) - 1 if divisor else None
+
+
 class FieldInfo:
-    """What a layout knows about a field before any frame arrives: key, name, unit, hints."""
+    """What a layout knows about a field before any frame arrives.
 
-    __slots__ = ("hints", "key", "name", "unit")
+    Key, name, unit and hints; :attr:`kind` (a :class:`FieldKind`: what its values are),
+    :attr:`options` (the labels an ``enum`` field can take) and :attr:`precision` (the decimal
+    places the device reports a number with; ``None`` when the frame decides).
+    """
 
-    def __init__(self, key: str, name: str, unit: str, hints: Hints) -> None:
-        """Describe one field."""
+    __slots__ = ("hints", "key", "kind", "name", "options", "precision", "unit")
+
+    def __init__(
+        self,
+        key: str,
+        name: str,
+        unit: str,
+        hints: Hints,
+        *,
+        kind: FieldKind | None = None,
+        options: Iterable[str] = (),
+        precision: int | None = None,
+    ) -> None:
+        """Describe one field; ``kind`` defaults to a number with a unit, text without one."""
         self.key = key
         self.name = name
         self.unit = unit
         self.hints = hints
+        self.kind = kind if kind is not None else FieldKind.NUMBER if unit else FieldKind.TEXT
+        self.options = _distinct(options)
+        self.precision = precision
 
     def __repr__(self) -> str:
         """Key and unit."""
@@ -225,6 +271,9 @@ class Spec:
 
     #: Whether the spec takes all remaining text (spaces included) instead of one token.
     takes_rest: bool = False
+    #: What its values are (``None``: a number with a unit, text without one); a spec whose
+    #: fields differ says so per field in :meth:`info`.
+    kind: FieldKind | None = None
 
     def __init__(self, name: str, unit: str = "", hints: Hints | None = None) -> None:
         """Name the field; ``hints`` default from the unit."""
@@ -242,8 +291,26 @@ class Spec:
         return tuple(info.key for info in self.info())
 
     def info(self) -> tuple[FieldInfo, ...]:
-        """Key, name, unit and hints of every field this spec can produce."""
-        return (FieldInfo(self.key, self.name, self.unit, self.hints),)
+        """Key, name, unit, hints and kind of every field this spec can produce."""
+        return (
+            FieldInfo(
+                self.key,
+                self.name,
+                self.unit,
+                self.hints,
+                kind=self.kind,
+                options=self.options(),
+                precision=self.precision(),
+            ),
+        )
+
+    def options(self) -> tuple[str, ...]:
+        """Return the labels an ``enum`` field can take (none for other kinds)."""
+        return ()
+
+    def precision(self) -> int | None:
+        """Return the decimal places of a number field, when the layout fixes them."""
+        return None
 
     def _bad(self, token: str, what: str) -> FrameError:
         return FrameError(f"{self.name}: cannot read {token!r} as {what}")
@@ -266,6 +333,7 @@ class Int(Spec):
     """An integer, optionally scaled (``Int("Battery voltage", "V", scale=0.1)``)."""
 
     __slots__ = ("divisor", "scale")
+    kind = FieldKind.NUMBER
 
     def __init__(
         self, name: str, unit: str = "", hints: Hints | None = None, *, scale: float = 1
@@ -274,6 +342,10 @@ class Int(Spec):
         super().__init__(name, unit, hints if hints is not None else default_hints(unit))
         self.scale = scale
         self.divisor = decimal_divisor(scale)
+
+    def precision(self) -> int | None:
+        """Return the decimals the scale gives (1 for tenths, 0 unscaled)."""
+        return decimals(self.scale)
 
     def decode(self, token: str, out: Out) -> None:
         """Parse an integer; placeholders give no field."""
@@ -294,6 +366,7 @@ class Float(Spec):
     """A decimal number (``057.50``), optionally scaled."""
 
     __slots__ = ("scale",)
+    kind = FieldKind.NUMBER
 
     def __init__(
         self, name: str, unit: str = "", hints: Hints | None = None, *, scale: float = 1
@@ -339,6 +412,7 @@ class Option(Spec):
     """A number that indexes a list of labels (``0`` -> ``"Utility first"``)."""
 
     __slots__ = ("by_token", "labels")
+    kind = FieldKind.ENUM
 
     def __init__(self, name: str, labels: Sequence[str], hints: Hints | None = None) -> None:
         """Option field over ``labels``."""
@@ -350,6 +424,10 @@ class Option(Spec):
             for index, label in enumerate(self.labels)
             for width in (1, 2, 3)
         }
+
+    def options(self) -> tuple[str, ...]:
+        """Return the labels."""
+        return _distinct(self.labels)
 
     def decode(self, token: str, out: Out) -> None:
         """Map the index to its label; an index out of range is kept visibly, not guessed."""
@@ -371,11 +449,16 @@ class Keyed(Spec):
     """A code that a mapping turns into a label (``"B"`` -> ``"Battery"``)."""
 
     __slots__ = ("mapping",)
+    kind = FieldKind.ENUM
 
     def __init__(self, name: str, mapping: Mapping[str, str], hints: Hints | None = None) -> None:
         """Keyed field over ``mapping``."""
         super().__init__(name, "", hints)
         self.mapping = dict(mapping)
+
+    def options(self) -> tuple[str, ...]:
+        """Return the labels the codes map to."""
+        return _distinct(self.mapping.values())
 
     def decode(self, token: str, out: Out) -> None:
         """Map the code to its label; an unknown code is kept visibly."""
@@ -427,7 +510,13 @@ class Flags(Spec):
 
     def info(self) -> tuple[FieldInfo, ...]:
         """One boolean field per named bit."""
-        return tuple(FieldInfo(key, name, "", self.hints) for _, key, name in self.bits)
+        return tuple(
+            FieldInfo(key, name, "", self.hints, kind=FieldKind.BOOL) for _, key, name in self.bits
+        )
+
+
+#: The two values of an :class:`EnableFlags` field.
+ENABLED_DISABLED: Final = ("disabled", "enabled")
 
 
 class EnableFlags(Spec):
@@ -453,8 +542,11 @@ class EnableFlags(Spec):
             out[entry[0]] = state
 
     def info(self) -> tuple[FieldInfo, ...]:
-        """One field per known letter."""
-        return tuple(FieldInfo(key, name, "", self.hints) for key, name in self.letters.values())
+        """One ``enabled``/``disabled`` field per known letter."""
+        return tuple(
+            FieldInfo(key, name, "", self.hints, kind=FieldKind.ENUM, options=ENABLED_DISABLED)
+            for key, name in self.letters.values()
+        )
 
 
 class Ack(Spec):
@@ -472,7 +564,7 @@ class Ack(Spec):
 class Custom(Spec):
     """An escape hatch for one-off layouts: ``func(token, spec, out)`` does the decoding."""
 
-    __slots__ = ("func",)
+    __slots__ = ("func", "kind")
 
     def __init__(
         self,
@@ -480,10 +572,13 @@ class Custom(Spec):
         func: Callable[[str, Custom, Out], None],
         unit: str = "",
         hints: Hints | None = None,
+        *,
+        kind: FieldKind | None = None,
     ) -> None:
-        """Decode with ``func``."""
+        """Decode with ``func``; ``kind`` as :attr:`Spec.kind`."""
         super().__init__(name, unit, hints)
         self.func = func
+        self.kind = kind
 
     def decode(self, token: str, out: Out) -> None:
         """Delegate to the function."""

@@ -24,7 +24,7 @@ from typing import ClassVar, Final
 from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.binary import BinSpec, Bits, Computed, Hex, Label, Num, Series
 from mppsolar_lib.protocols.command import Command, Kind
-from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, Hints, Out
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, FieldKind, Hints, Out
 from mppsolar_lib.protocols.jkble import (
     ACK_FIELDS,
     CELL_INFO,
@@ -175,7 +175,7 @@ def cell_fields(cells: int, *, counted: bool = False) -> tuple[BinSpec, ...]:
             summary_count_from=enabled_cells(mask_at, cells),
             count_from=per_cell,
         ),
-        Computed("Cell Count", mask_at, 4, _cell_count, hints=DIAGNOSTIC),
+        Computed("Cell Count", mask_at, 4, _cell_count, hints=DIAGNOSTIC, kind=FieldKind.NUMBER),
         Num("Average Cell Voltage", 58 + block, 2, "V", scale=0.001),
         Num("Delta Cell Voltage", 60 + block, 2, "V", scale=0.001),
         Series(
@@ -208,7 +208,14 @@ def cell_fields(cells: int, *, counted: bool = False) -> tuple[BinSpec, ...]:
         Bits("Alarms", alarms_at, ALARMS, 2, PROBLEM, little=False),
         Num("Balance Current", 138 + after, 2, "A", signed=True, scale=0.001),
         Label("Balancing Action", 140 + after, BALANCING_ACTIONS, hints=DIAGNOSTIC),
-        Computed("Balancing", 140 + after, 1, nonzero, hints=Hints(icon="mdi:scale-balance")),
+        Computed(
+            "Balancing",
+            140 + after,
+            1,
+            nonzero,
+            hints=Hints(icon="mdi:scale-balance"),
+            kind=FieldKind.BOOL,
+        ),
         Num("Percent Remain", 141 + after, 1, "%", SOC),
         Num("Capacity Remain", 142 + after, 4, "Ah", scale=0.001),
         Num("Nominal Capacity", 146 + after, 4, "Ah", DIAGNOSTIC, scale=0.001),

@@ -13,7 +13,7 @@ from typing import ClassVar, Final
 
 from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.binary import BinSpec, Computed, Hex, Label, Num, Series
-from mppsolar_lib.protocols.fields import DIAGNOSTIC, Hints, Out
+from mppsolar_lib.protocols.fields import DIAGNOSTIC, FieldKind, Hints, Out
 from mppsolar_lib.protocols.jk02 import (
     BALANCING_ACTIONS,
     GET_INFO,
@@ -62,13 +62,20 @@ CELL_FIELDS: Final[tuple[BinSpec, ...]] = (
     _float("Average Cell Voltage", 202, "V"),
     _float("Delta Cell Voltage", 206, "V"),
     # The BMS's own highest/lowest cell (it may lag the voltages in the same record).
-    Computed("Highest Cell", 218, 1, _cell_number, hints=DIAGNOSTIC),
-    Computed("Lowest Cell", 219, 1, _cell_number, hints=DIAGNOSTIC),
+    Computed("Highest Cell", 218, 1, _cell_number, hints=DIAGNOSTIC, kind=FieldKind.NUMBER),
+    Computed("Lowest Cell", 219, 1, _cell_number, hints=DIAGNOSTIC, kind=FieldKind.NUMBER),
     Computed("Highest Cell Voltage", 218, 1, _cell_voltage, "V", Hints("voltage", "measurement")),
     Computed("Lowest Cell Voltage", 219, 1, _cell_voltage, "V", Hints("voltage", "measurement")),
     Hex("Flags", 220, 2, HIDDEN),
     Label("Balancing Action", 220, BALANCING_ACTIONS, hints=DIAGNOSTIC),
-    Computed("Balancing", 220, 1, nonzero, hints=Hints(icon="mdi:scale-balance")),
+    Computed(
+        "Balancing",
+        220,
+        1,
+        nonzero,
+        hints=Hints(icon="mdi:scale-balance"),
+        kind=FieldKind.BOOL,
+    ),
     _float("Balance Current", 222, "A"),
     Uptime("uptime", 286),
     Num("Total Runtime", 286, 4, "s", RUNTIME),

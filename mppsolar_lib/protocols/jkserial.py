@@ -30,7 +30,15 @@ from mppsolar_lib.protocols.answers import FramedProtocol, Span
 from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.binary import BinSpec, Bits, Computed, Hex, Label, Num, Series, Text
 from mppsolar_lib.protocols.command import Command, query
-from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, FieldInfo, Hints, Out, default_hints
+from mppsolar_lib.protocols.fields import (
+    DIAGNOSTIC,
+    PROBLEM,
+    FieldInfo,
+    FieldKind,
+    Hints,
+    Out,
+    default_hints,
+)
 
 START: Final = b"NW"
 END: Final = 0x68
@@ -209,7 +217,9 @@ CELLS: Final = Series(
     count_from=lambda values: len(values) // 3,
     pad=1,
 )
-CELL_COUNT: Final = FieldInfo("cells_connected", "Cells_connected", "", DIAGNOSTIC)
+CELL_COUNT: Final = FieldInfo(
+    "cells_connected", "Cells_connected", "", DIAGNOSTIC, kind=FieldKind.NUMBER, precision=0
+)
 CURRENT: Final = FieldInfo("battery_current", "Battery_Current", "A", default_hints("A"))
 POWER: Final = FieldInfo("battery_power", "Battery_Power", "W", default_hints("W"))
 UNPARSED: Final = FieldInfo("unparsed_data", "Unparsed Data", "", RAW)

@@ -45,10 +45,12 @@ from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
     FieldInfo,
+    FieldKind,
     Hints,
     Int,
     Keyed,
     Out,
+    Result,
     Spec,
     Str,
     is_placeholder,
@@ -371,6 +373,7 @@ class Bits(Spec):
     """A bit mask (decimal, or ``0x`` hex): the mask as an integer plus one boolean per bit."""
 
     __slots__ = ("bits",)
+    kind = FieldKind.NUMBER
 
     def __init__(
         self, name: str, bits: Sequence[tuple[int, str]], hints: Hints | None = None
@@ -378,7 +381,9 @@ class Bits(Spec):
         """Name the mask and its bits (``(bit value, field name)``)."""
         super().__init__(name, "", DIAGNOSTIC)
         bit_hints = hints if hints is not None else DIAGNOSTIC
-        self.bits = tuple((bit, FieldInfo(slugify(n), n, "", bit_hints)) for bit, n in bits)
+        self.bits = tuple(
+            (bit, FieldInfo(slugify(n), n, "", bit_hints, kind=FieldKind.BOOL)) for bit, n in bits
+        )
 
     def decode(self, token: str, out: Out) -> None:
         """Keep the mask; set each named bit's boolean."""
@@ -712,6 +717,7 @@ class Register(Spec):
     """A register value of a HEX answer: little-endian integer, scaled, with a "n/a" value."""
 
     __slots__ = ("id", "na", "scale", "struct")
+    kind = FieldKind.NUMBER
 
     def __init__(
         self,
@@ -929,10 +935,19 @@ VEDTEXT = query(
     *LABELS.values(),
     text=True,
 )
+VEDSTATUS = query(
+    "vedstatus",
+    "The device's status: text heard until a whole main block has come, with the history "
+    "block if it came just before (nothing is sent)",
+    *LABELS.values(),
+    text=True,
+    cycle=True,
+)
 
 COMMANDS = MappingProxyType(
     table(
         VEDTEXT,
+        VEDSTATUS,
         *(_getter(s.command, s.description, s.register) for s in BATTERY_SETTINGS),
         *(_setter(s) for s in BATTERY_SETTINGS),
         _getter(
@@ -978,6 +993,23 @@ class VeDirect(Protocol):
     # PID, SER#, FW and the model arrive in the text blocks.
     id_commands = ("vedtext",)
 
+    def status_request(self, command: str, answers: Mapping[str, Result]) -> str:
+        """Poll ``vedtext`` as ``vedstatus``: the whole status, never a lone history block."""
+        return VEDSTATUS.name if command == VEDTEXT.name else command
+
+    def answer_time(self, command: str) -> float:
+        """Return how long the text takes at the device's pace (a block a second).
+
+        ``vedtext``: one block period, plus the time to send it; ``vedstatus``: two, as a
+        capture may start just after the main block began and a battery monitor sends its
+        history block next. HEX answers come at once.
+        """
+        definition = lookup(self, command)
+        if definition is None or isinstance(definition.options.get("register"), Register):
+            return 0.0
+        periods = 2 if definition.options.get("cycle") else 1
+        return periods * TEXT_PERIOD + TEXT_MARGIN
+
     def frame(self, command: Command, text: str) -> bytes:
         """HEX get/set frame; nothing for text mode (the device talks unasked)."""
         register = command.options.get("register")
@@ -1007,6 +1039,8 @@ class VeDirect(Protocol):
         register = definition.options.get("register")
         if isinstance(register, Register):
             return _hex_answer_end(buffer, definition.options["hex"], register.id)
+        if definition.options.get("cycle"):
+            return status_end(buffer)
         return _text_block_end(buffer)
 
     def read(self, command: Command, frame: bytes, sent: str) -> Out:
@@ -1014,6 +1048,8 @@ class VeDirect(Protocol):
         register = command.options.get("register")
         if isinstance(register, Register):
             return self._read_hex(command, register, frame, sent)
+        if command.options.get("cycle"):
+            return read_status(frame, sent)
         return read_text(frame, sent)
 
     def _read_hex(self, command: Command, register: Register, frame: bytes, sent: str) -> Out:
@@ -1048,7 +1084,14 @@ class VeDirect(Protocol):
 
 #: Block ends looked at before a ``vedtext`` answer is handed over without a verified block.
 TEXT_ATTEMPTS: Final = 3
+#: Block ends after which a ``vedstatus`` answer is handed over without a main block.
+STATUS_ATTEMPTS: Final = 5
+#: Seconds between two text blocks (Victron: one a second), and the time to send one at
+#: 19200 baud (a long block, 300 bytes, takes 0.16 s) with room to spare.
+TEXT_PERIOD: Final = 1.0
+TEXT_MARGIN: Final = 0.5
 _CHECKSUM_LINE: Final = b"Checksum\t"
+_HISTORY_LABEL: Final = re.compile(r"H[0-9]+")
 
 
 def _text_block_end(buffer: bytes) -> int | None:
@@ -1064,6 +1107,41 @@ def _text_block_end(buffer: bytes) -> int | None:
             return None
         attempts += 1
         if parser.feed(buffer[pos:end]) or attempts >= TEXT_ATTEMPTS:
+            return end
+        pos = end
+
+
+def is_history(block: TextBlock) -> bool:
+    """Whether ``block`` is a history block (``H1``…): only the main block has the status."""
+    return all(_HISTORY_LABEL.fullmatch(label) for label, _ in block.records)
+
+
+def status_end(buffer: bytes) -> int | None:
+    """End of the first whole status in the text stream ``buffer`` (``vedstatus``).
+
+    Complete at the end of the first verified main block (a block that is not all history
+    ``H1``…); verified blocks before it in the capture belong to the answer too, so a history
+    block sent just before the main one is assembled with it. The block a capture cuts is
+    stepped over. After :data:`TEXT_ATTEMPTS` block ends none of which verified, or
+    :data:`STATUS_ATTEMPTS` without a main block, the answer ends anyway and ``decode`` says
+    what was wrong.
+    """
+    parser = VeDirectTextParser()
+    pos = ends = 0
+    verified = False
+    while True:
+        label = buffer.find(_CHECKSUM_LINE, pos)
+        if label < 0:
+            return None
+        end = label + len(_CHECKSUM_LINE) + 1  # the check byte, whatever its value
+        if end > len(buffer):
+            return None
+        ends += 1
+        for block in parser.feed(buffer[pos:end]):
+            if not is_history(block):
+                return end
+            verified = True
+        if ends >= (STATUS_ATTEMPTS if verified else TEXT_ATTEMPTS):
             return end
         pos = end
 
@@ -1089,6 +1167,25 @@ def read_text(frame: bytes, sent: str = "vedtext") -> Out:
     :class:`FrameError` when the blocks found were malformed or partial, and
     :class:`TruncatedFrameError` when the chunk holds no block end at all.
     """
+    return _decode_blocks(_verified_blocks(frame, sent))
+
+
+def read_status(frame: bytes, sent: str = "vedstatus") -> Out:
+    """Decode a whole status: the verified blocks of ``frame``, a main block among them.
+
+    Raises what :func:`read_text` raises, and :class:`TruncatedFrameError` when only history
+    blocks verified (the main block was cut or damaged: the next cycle brings it).
+    """
+    blocks = _verified_blocks(frame, sent)
+    if all(is_history(block) for block in blocks):
+        raise TruncatedFrameError(
+            f"{sent}: {len(blocks)} history block{'s' * (len(blocks) > 1)} but no main block"
+        )
+    return _decode_blocks(blocks)
+
+
+def _verified_blocks(frame: bytes, sent: str) -> list[TextBlock]:
+    """Return the blocks of ``frame`` that pass their checksum; raise if there are none."""
     parser = VeDirectTextParser()
     blocks = parser.feed(frame)
     if not blocks:
@@ -1097,6 +1194,11 @@ def read_text(frame: bytes, sent: str = "vedtext") -> Out:
         if parser.bad_blocks:
             raise FrameError(f"{sent}: no valid text block ({parser.last_error})")
         raise TruncatedFrameError(f"{sent}: no complete text block in {len(frame)} bytes")
+    return blocks
+
+
+def _decode_blocks(blocks: list[TextBlock]) -> Out:
+    """Decode the records of ``blocks`` in order: a label sent twice keeps its later value."""
     out: Out = {}
     for block in blocks:
         for label, value in block.records:

@@ -12,7 +12,16 @@ from dataclasses import dataclass
 import math
 
 from mppsolar_lib.errors import InvalidParameterError
-from mppsolar_lib.protocols.fields import PROBLEM, FieldInfo, Hints, Out, Spec, Value, slugify
+from mppsolar_lib.protocols.fields import (
+    PROBLEM,
+    FieldInfo,
+    FieldKind,
+    Hints,
+    Out,
+    Spec,
+    Value,
+    slugify,
+)
 from mppsolar_lib.protocols.settings import Setting, SettingKind, parse_number
 
 # -- field decoders ----------------------------------------------------------------------------
@@ -22,6 +31,7 @@ class Flag(Spec):
     """A single ``0``/``1`` token read as a boolean (a warning that is on or off)."""
 
     __slots__ = ()
+    kind = FieldKind.BOOL
 
     def __init__(self, name: str, hints: Hints | None = None) -> None:
         """Name the flag."""
@@ -81,7 +91,14 @@ class CharOptions(Spec):
         super().__init__("settings digits", "", hints)
         self.parts = tuple(
             (
-                FieldInfo(slugify(name), name, "", self.hints),
+                FieldInfo(
+                    slugify(name),
+                    name,
+                    "",
+                    self.hints,
+                    kind=FieldKind.TEXT if labels is None else FieldKind.ENUM,
+                    options=labels or (),
+                ),
                 None if labels is None else tuple(labels),
             )
             for name, labels in parts

@@ -5,7 +5,8 @@ is ignored, as the reference sends one). Only requests from the host address of 
 are answered — a BMS listens to one of the two — and frames with a bad sum or an unknown data
 id get silence. Answers come from address ``01`` with the request's data id. Cell voltages
 are 16 numbered frames, temperatures the frames the sensors need and one more, padded with
-zeros after the last value, as the captures in the reference show. Setters: ``D9``/``DA`` switch the discharge/charge MOS and echo
+zeros after the last value, as the captures in the reference show (``padding=False``: only the
+frames the values need, as firmware that sends no padding frame does). Setters: ``D9``/``DA`` switch the discharge/charge MOS and echo
 the state now in force (a value other than 0/1 leaves it, so the echo refuses); ``21`` sets the
 state of charge (and the clock) and answers 1, or 0 for more than 100 %.
 """
@@ -62,8 +63,13 @@ class DalySimulator(BatterySimulator):
         capacity: float = 280.0,
         soc: float = 62.0,
         sensors: int = 2,
+        padding: bool = True,
     ) -> None:
-        """Answer the host address of ``protocol_id`` about a pack of ``cells`` cells."""
+        """Answer the host address of ``protocol_id`` about a pack of ``cells`` cells.
+
+        ``padding=False``: cell voltages and temperatures come in the frames their values
+        need, no zero-padded frame after them.
+        """
         super().__init__(
             protocol_id,
             clock=clock,
@@ -74,6 +80,7 @@ class DalySimulator(BatterySimulator):
             sensors=sensors,
         )
         self.host: int = getattr(self.protocol, "address", 0x80)
+        self.padding = padding
         self.life = 0
         #: The BMS clock last set with ``setSOC…@…`` (YY MM DD hh mm ss), if any.
         self.clock_set: bytes | None = None
@@ -145,10 +152,12 @@ class DalySimulator(BatterySimulator):
                 + b"\x00"
             )
         if data_id == CELL_VOLTAGES:
-            return _numbered([_u(round(v * 1000), 2) for v in volts], 3)
+            needed = MAX_FRAMES if self.padding else -(-len(volts) // 3)
+            return _numbered([_u(round(v * 1000), 2) for v in volts], 3, needed)
         if data_id == TEMPERATURES:
             # Temperatures: the frames the sensors need and one padding frame (reference capture).
-            return _numbered([bytes((round(t) + 40,)) for t in temps], 7, -(-len(temps) // 7) + 1)
+            needed = -(-len(temps) // 7) + (1 if self.padding else 0)
+            return _numbered([bytes((round(t) + 40,)) for t in temps], 7, needed)
         if data_id == BALANCING:
             bits = sum(1 << i for i, on in enumerate(pack.balancing_cells) if on)
             return bits.to_bytes(8, "little")

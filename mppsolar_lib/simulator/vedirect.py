@@ -80,12 +80,18 @@ class VeDirectSimulator(BatterySimulator):
         capacity: float = 280.0,
         soc: float = 62.0,
         async_updates: bool = True,
+        serial: str | None = None,
     ) -> None:
-        """Watch a pack of ``cells`` cells; ``async_updates`` puts ``:A`` frames in the text."""
+        """Watch a pack of ``cells`` cells; ``async_updates`` puts ``:A`` frames in the text.
+
+        ``serial`` is sent as ``SER#`` in the main block (SmartShunts send none; chargers and
+        inverters do).
+        """
         super().__init__(
             protocol_id, clock=clock, seed=seed, cells=cells, capacity=capacity, soc=soc
         )
         self.async_updates = async_updates
+        self.serial = serial
         self.registers = {s.register.id: s for s in BATTERY_SETTINGS}
         self.values = {s.register.id: _DEFAULTS[s.command] for s in BATTERY_SETTINGS}
         self.values[BATTERY_SETTINGS[0].register.id] = Decimal(str(round(capacity)))
@@ -120,7 +126,7 @@ class VeDirectSimulator(BatterySimulator):
         else:
             left = max(pack.soc - floor, 0.0) / 100 * pack.capacity
             ttg = round(left / -pack.current * 60)
-        return [
+        records = [
             ("PID", "0xA389"),
             ("V", str(round(pack.voltage * 1000))),
             ("I", str(round(pack.current * 1000))),
@@ -131,9 +137,13 @@ class VeDirectSimulator(BatterySimulator):
             ("Alarm", "OFF"),
             ("Relay", "OFF"),
             ("AR", "0"),
+            ("BMV", "SmartShunt 500A/50mV"),
             ("FW", "0419"),
             ("MON", "0"),
         ]
+        if self.serial is not None:
+            records.insert(-1, ("SER#", self.serial))
+        return records
 
     def _history(self) -> list[tuple[str, str]]:
         pack = self.pack

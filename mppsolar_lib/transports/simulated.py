@@ -27,6 +27,8 @@ from mppsolar_lib.transports.factory import PortRequest, register_port_type
 
 #: The protocol ``-p sim`` simulates when none is named (the reference's default, PI30).
 DEFAULT_PROTOCOL = "pi30"
+#: What a streaming device sends unasked during one exchange, at most (sends, not bytes).
+MAX_UNSOLICITED = 8
 
 
 class SimulatedTransport(Transport):
@@ -76,12 +78,18 @@ class SimulatedTransport(Transport):
                 raise TransportError(f"{self.name}: the simulated device dropped the connection")
             answer += action.data or b""
         size = complete(answer) if answer else None
-        if size is None:
-            # Not answered (yet): a streaming device (VE.Direct text, JK cell records) goes on
-            # talking while the host waits, whatever it asked. Only then, so that a complete
-            # answer leaves the device's stream where it was.
-            answer += self.simulator.unsolicited()
-            size = complete(answer) if answer else None
+        # Not answered (yet): a streaming device (VE.Direct text, JK cell records) goes on
+        # talking while the host waits, whatever it asked, until the answer is complete (a
+        # VE.Direct status may take a history block, then the main one). Only then, so that a
+        # complete answer leaves the device's stream where it was.
+        for _ in range(MAX_UNSOLICITED):
+            if size is not None:
+                break
+            more = self.simulator.unsolicited()
+            if not more:
+                break
+            answer += more
+            size = complete(answer)
         if size is not None:
             return answer[:size]
         # Nothing complete: a host learns that only when its deadline passes.
