@@ -208,7 +208,15 @@ async def test_line_noise_without_a_terminator_is_dropped(kind: str) -> None:
     async with served(kind, simulator()) as host:
         await host.send(b"x" * (MAX_PENDING * 2 + 10))
         await host.send(b"\r" + QPI)
-        answer = await host.receive(whole("QPI"))
+        qpi = whole("QPI")
+
+        def through_the_qpi_answer(buffer: bytes) -> int | None:
+            # The tail of the noise may be answered (a NAK) before QPI is: read past it.
+            start = buffer.find(b"(PI30")
+            size = None if start < 0 else qpi(buffer[start:])
+            return None if size is None else start + size
+
+        answer = await host.receive(through_the_qpi_answer)
     assert PI30.decode("QPI", answer[answer.index(b"(PI30") :])["protocol_id"] == "PI30"
 
 

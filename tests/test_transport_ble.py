@@ -377,10 +377,11 @@ async def test_any_device_behind_given_characteristics_at_the_client_boundary() 
     """A PI30 behind a BLE-UART module: the client API alone, as a host application uses it."""
     module = SimulatedBleDevice(
         create_simulator("pi30", seed=1, utc_offset=0),
-        service=uuid16(0xFFE0),
-        notify=uuid16(0xFFE1),
+        service="ffe0",  # short forms, as bleak takes them
+        notify="FFE1",
         write=uuid16(0xFFE2),
     )
+    assert module.notify_characteristic.uuid == uuid16(0xFFE1)
     client = module.client_class(module.device)
     with pytest.raises(BleakError, match="Service Discovery has not been performed yet"):
         _ = client.services

@@ -1,5 +1,54 @@
 """Constants for the MPP Solar integration."""
 
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+import logging
 from typing import Final
 
 DOMAIN: Final = "mppsolar"
+LOGGER = logging.getLogger(__package__)
+
+
+class Connection(StrEnum):
+    """How Home Assistant reaches the device (the config entry's ``connection``)."""
+
+    SERIAL = "serial"
+    HIDRAW = "hidraw"
+    TCP = "tcp"
+    UDP = "udp"
+    BLUETOOTH = "bluetooth"
+
+
+# Entry data (what identifies the link and the device; changed by the reconfigure flow).
+CONF_CONNECTION: Final = "connection"
+#: Serial or hidraw device path (``/dev/serial/by-id/…``, ``/dev/hidraw0``).
+CONF_DEVICE: Final = "device"
+#: TCP/UDP gateway (``homeassistant.const`` has ``CONF_HOST`` and ``CONF_PORT`` too).
+CONF_HOST: Final = "host"
+CONF_PORT: Final = "port"
+#: Bluetooth address.
+CONF_ADDRESS: Final = "address"
+CONF_BAUD: Final = "baud"
+#: Protocol id (``pi30``, ``jk02_32`` …), as detected or chosen.
+CONF_PROTOCOL: Final = "protocol"
+#: Identity seen when the entry was made (shown until the device reports it again).
+CONF_MODEL: Final = "model"
+CONF_FIRMWARE: Final = "firmware"
+CONF_SERIAL: Final = "serial_number"
+
+# Options.
+CONF_STATUS_INTERVAL: Final = "status_interval"
+CONF_SETTINGS_INTERVAL: Final = "settings_interval"
+
+DEFAULT_BAUD: Final = 2400
+#: Status every 10 s: a PI30 status poll (QPIGS, QMOD, QPIWS) takes ~1.5 s at 2400 baud.
+DEFAULT_STATUS_INTERVAL: Final = timedelta(seconds=10)
+#: A Bluetooth BMS: each poll wakes the radio; 30 s keeps cell values useful.
+DEFAULT_BLE_STATUS_INTERVAL: Final = timedelta(seconds=30)
+#: Settings change only when someone changes them: every 5 minutes (and after each write).
+DEFAULT_SETTINGS_INTERVAL: Final = timedelta(minutes=5)
+
+#: Protocol value that asks the config flow to detect the protocol.
+AUTO: Final = "auto"

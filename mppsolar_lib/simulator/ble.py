@@ -33,7 +33,7 @@ What the BMS does:
   ``refuse_disconnect`` make those calls fail with a ``BleakError`` of that text; ``silent``
   makes it ignore requests.
 
-Needs bleak (the ``ble`` extra), 1.0 or later.
+Needs bleak (the ``ble`` extra) 1.0 or later, whose GATT classes are concrete (tested with 3.1).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.device import BLEDevice
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakCharacteristicNotFoundError, BleakError
+from bleak.uuids import normalize_uuid_str
 
 from mppsolar_lib.simulator.base import Simulator
 from mppsolar_lib.simulator.faults import Faults, Reply, ReplyQueue, reply, with_faults
@@ -129,7 +130,7 @@ class SimulatedBleDevice:
         self.refuse_writes: str | None = None
         #: When set, a disconnect request fails with this text (the link ends anyway).
         self.refuse_disconnect: str | None = None
-        #: When set, requests are received but not answered.
+        #: When set, requests are received (see :attr:`writes`) but neither handled nor answered.
         self.silent = False
         #: A ``BleakClient``-compatible class bound to this device, for ``client_class=``.
         self.client_class: type[BleakClient] = cast(
@@ -146,6 +147,7 @@ class SimulatedBleDevice:
         self, service: str, notify: str, write: str
     ) -> tuple[BleakGATTCharacteristic, BleakGATTCharacteristic]:
         """Build the service and its characteristics (one, when notify and write are one)."""
+        service, notify, write = (normalize_uuid_str(key) for key in (service, notify, write))
         gatt = BleakGATTService(None, 1, service)
         self.services.add_service(gatt)
         found: dict[str, BleakGATTCharacteristic] = {}
@@ -155,9 +157,11 @@ class SimulatedBleDevice:
         }
         if notify == write:
             roles = {notify: ["notify", "write-without-response", "write"]}
-        for handle, (key, properties) in enumerate(roles.items(), start=2):
+        for index, (key, properties) in enumerate(roles.items()):
+            # Value handles after the service's: each declaration takes a handle of its own.
+            handle = 3 + 3 * index
             characteristic = BleakGATTCharacteristic(
-                None, handle * 2, key, properties, lambda: self.mtu, gatt
+                None, handle, key, properties, lambda: self.mtu, gatt
             )
             self.services.add_characteristic(characteristic)
             found[key] = characteristic

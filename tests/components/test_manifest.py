@@ -53,8 +53,10 @@ async def test_loader_reads_manifest(hass: HomeAssistant) -> None:
     assert integration.name == "MPP Solar"
     assert integration.iot_class == "local_polling"
     assert integration.integration_type == "device"
-    assert integration.config_flow is False
-    assert integration.dependencies == []
+    assert integration.config_flow is True
+    # Bluetooth links need the adapters (and ESPHome proxies) up before an entry connects.
+    assert integration.dependencies == ["bluetooth_adapters"]
+    assert {m.get("manufacturer_id") for m in integration.manifest["bluetooth"]} >= {2917, 19274}
 
 
 async def test_requirement_pins_library_version(hass: HomeAssistant) -> None:
@@ -67,8 +69,8 @@ async def test_requirement_pins_library_version(hass: HomeAssistant) -> None:
 
 
 async def test_setup_component(hass: HomeAssistant) -> None:
-    """The integration sets up through Home Assistant's setup machinery."""
-    assert await async_setup_component(hass, DOMAIN, {DOMAIN: {}})
+    """The integration sets up through Home Assistant's setup machinery (no YAML)."""
+    assert await async_setup_component(hass, DOMAIN, {})
     await hass.async_block_till_done()
 
     assert DOMAIN in hass.config.components

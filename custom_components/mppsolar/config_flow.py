@@ -1,0 +1,691 @@
+"""Config flow for MPP Solar: choose the link, find the device on it, confirm what was found.
+
+``user`` is a menu of links (serial port, USB-HID, TCP or UDP gateway, Bluetooth). Each link's
+step asks where the device is and which protocol it speaks (``auto``: detect it). The ``probe``
+step then runs as a progress step: detection (``Device.identify``), or for a chosen protocol one
+status command plus the device's identity. ``confirm`` shows what was found and creates the
+entry. A failure goes back to the link's form with a specific, translated error.
+
+The entry's unique id is the device's serial number; a Bluetooth device's is its address (all a
+discovery knows before connecting); a device that reports no serial number gets
+``<connection>:<link>`` as it was when the entry was made (the same port cannot be added twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+import contextlib
+from dataclasses import dataclass
+import errno
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components.bluetooth import (
+    BluetoothServiceInfoBleak,
+    async_discovered_service_info,
+)
+from homeassistant.components.bluetooth.match import ble_device_matches
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlowWithReload,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.selector import (
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+)
+from homeassistant.loader import async_get_integration
+import serialx
+import voluptuous as vol
+
+from mppsolar_lib.device import Device
+from mppsolar_lib.errors import DeviceTimeoutError, MppSolarError, NAKError, PortError
+from mppsolar_lib.protocols import Protocol, get_protocol, list_protocols
+from mppsolar_lib.protocols.command import Kind
+from mppsolar_lib.transports.ble import DALY, JK, MODELS
+from mppsolar_lib.transports.paths import VOLTRONIC_USB_ID
+
+from .connection import build_device, describe
+from .const import (
+    AUTO,
+    CONF_ADDRESS,
+    CONF_BAUD,
+    CONF_CONNECTION,
+    CONF_DEVICE,
+    CONF_FIRMWARE,
+    CONF_HOST,
+    CONF_MODEL,
+    CONF_PORT,
+    CONF_PROTOCOL,
+    CONF_SERIAL,
+    CONF_SETTINGS_INTERVAL,
+    CONF_STATUS_INTERVAL,
+    DEFAULT_BAUD,
+    DOMAIN,
+    LOGGER,
+    Connection,
+)
+from .coordinator import settings_interval, status_interval
+
+#: Where device nodes and the kernel's device tree are (module constants: tests point them at a
+#: fake tree to list USB-HID devices).
+DEV_ROOT = Path("/dev")
+SYSFS_ROOT = Path("/sys")
+
+#: The step that asks for each kind of link (and shows its errors).
+LINK_STEPS: Mapping[Connection, str] = {
+    Connection.SERIAL: "serial",
+    Connection.HIDRAW: "hidraw",
+    Connection.TCP: "tcp",
+    Connection.UDP: "udp",
+    Connection.BLUETOOTH: "ble",
+}
+#: Protocols spoken only over Bluetooth (not offered for wired links).
+BLUETOOTH_ONLY = frozenset(protocol for protocol, model in MODELS.items() if model is JK)
+#: The JK layout a Bluetooth JK BMS gets until its records show another (firmware 11+).
+DEFAULT_JK_PROTOCOL = "jk02_32"
+#: Daly Bluetooth modules: advertised name prefix and manufacturer ids (aiobmsble's matchers).
+DALY_NAME_PREFIX = "DL-"
+DALY_MANUFACTURER_IDS = frozenset({0x0102, 0x0104, 0x0302, 0x0303, 0x0402})
+#: Protocol families the library's detection identifies, and reports the serial number of.
+DETECTABLE_PREFIXES = ("pi", "ved")
+#: Serial speeds accepted (Voltronic units use 2400, BMSs 9600 or 115200).
+BAUD_MIN, BAUD_MAX = 300, 921600
+#: Polling bounds (seconds). A PI30 status poll takes ~1.5 s at 2400 baud.
+STATUS_INTERVAL_MIN, STATUS_INTERVAL_MAX = 5, 3600
+SETTINGS_INTERVAL_MIN, SETTINGS_INTERVAL_MAX = 30, 86400
+#: What a placeholder shows for an identity value the device did not report.
+UNKNOWN = "—"
+
+
+class ProbeFailed(Exception):
+    """The device could not be found or tested: ``key`` is the flow's error, ``detail`` why."""
+
+    def __init__(self, key: str, detail: str = "") -> None:
+        """Fail with error ``key`` (config.error.<key>) and the library's explanation."""
+        super().__init__(key, detail)
+        self.key = key
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a probe learned: the protocol that works, and who the device says it is."""
+
+    protocol: str
+    model: str | None = None
+    firmware: str | None = None
+    serial: str | None = None
+
+
+# -- probing ------------------------------------------------------------------------------------
+
+
+async def probe(hass: HomeAssistant, link: Mapping[str, Any], protocol: str | None) -> Found:
+    """Find the device on ``link`` (``protocol`` None: detect it) or test ``protocol`` on it.
+
+    Raises :class:`ProbeFailed` with the error the form shows. The device is always closed.
+    """
+    try:
+        device = build_device(hass, link, protocol)
+    except PortError as err:
+        raise _failure(err) from err
+    try:
+        if protocol is None:
+            return await _detect(device)
+        return await _test(device)
+    except MppSolarError as err:
+        raise _failure(err) from err
+    finally:
+        await device.close()
+
+
+async def _detect(device: Device) -> Found:
+    """Identify the device's protocol and identity."""
+    detection = await device.identify()
+    if detection.protocol is None:
+        outcomes = {item.rpartition(": ")[2] for item in detection.evidence}
+        evidence = "; ".join(detection.evidence)
+        if outcomes <= {"silence"}:
+            raise ProbeFailed("no_answer", evidence)
+        if outcomes <= {"silence", "paren_nak", "caret_nak"}:
+            raise ProbeFailed("nak_to_everything", evidence)
+        raise ProbeFailed("unrecognized", evidence)
+    return Found(detection.protocol, detection.model, detection.firmware, detection.serial)
+
+
+async def _test(device: Device) -> Found:
+    """Send the chosen protocol's first status command; then read the identity if it can."""
+    protocol = device.protocol
+    assert protocol is not None  # built with the chosen protocol
+    await device.command(protocol.status_commands[0])
+    # A JK BMS on Bluetooth shows its record layout (jk02 or jk02_32) in what it sends.
+    layout: str | None = getattr(device.transport, "detected_protocol", None)
+    model, firmware, serial = await _identity(device, protocol)
+    return Found(layout or protocol.id, model, firmware, serial)
+
+
+async def _identity(
+    device: Device, protocol: Protocol
+) -> tuple[str | None, str | None, str | None]:
+    """Return (model, firmware, serial) as far as the device tells them; never raises.
+
+    Voltronic and VE.Direct units: through detection (it normalises the serial number the same
+    way for entries made by detection). Others: their identity command, if one has a serial
+    number.
+    """
+    try:
+        if protocol.id.startswith(DETECTABLE_PREFIXES):
+            detection = await device.identify()
+            return detection.model, detection.firmware, detection.serial
+        command = identity_command(protocol)
+        if command is None:
+            return None, None, None
+        result = await device.command(command)
+    except MppSolarError as err:
+        LOGGER.debug("%s: identity not read: %s", device.name, err)
+        return None, None, None
+    return (
+        _text(result.get("device_model")),
+        _text(result.get("software_version")),
+        _text(result.get("serial_number")),
+    )
+
+
+def identity_command(protocol: Protocol) -> str | None:
+    """Return the query that reports ``protocol``'s serial number (``getInfo``), if any."""
+    for name in (*protocol.id_commands, *protocol.commands):
+        definition = protocol.commands.get(name)
+        if (
+            definition is not None
+            and definition.kind is Kind.QUERY
+            and "serial_number" in definition.info
+        ):
+            return name
+    return None
+
+
+def _text(value: object) -> str | None:
+    """Return ``value`` as stripped text, ``None`` when empty or missing."""
+    return (str(value).strip() or None) if value is not None else None
+
+
+def _failure(err: MppSolarError) -> ProbeFailed:
+    """Return the flow error a library error means to the user."""
+    if isinstance(err, PortError):
+        key = "permission_denied" if _denied(err) else "cannot_connect"
+        return ProbeFailed(key, str(err))
+    if isinstance(err, NAKError):
+        return ProbeFailed("nak_to_everything", str(err))
+    if isinstance(err, DeviceTimeoutError):
+        return ProbeFailed("no_answer", str(err))
+    return ProbeFailed("cannot_connect", str(err))
+
+
+def _denied(err: BaseException) -> bool:
+    """Tell whether ``err`` was caused by the OS refusing access (EACCES, EPERM)."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.EACCES, errno.EPERM):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+# -- what is there to choose from -----------------------------------------------------------------
+
+
+def serial_ports() -> dict[str, str]:
+    """Return the serial ports present, USB adapters first (by their stable by-id path)."""
+    ports: dict[str, str] = {}
+    listed = sorted(serialx.list_serial_ports(), key=lambda port: (port.vid is None, port.device))
+    for port in listed:
+        ids = (
+            f"{port.vid:04x}:{port.pid:04x}"
+            if port.vid is not None and port.pid is not None
+            else None
+        )
+        details = ", ".join(filter(None, (port.manufacturer, port.product, ids)))
+        ports[port.device] = f"{port.device} ({details})" if details else port.device
+    return ports
+
+
+def hidraw_devices() -> dict[str, str]:
+    """Return the USB-HID nodes present, Voltronic inverters (0665:5161) first."""
+    found: list[tuple[bool, str, str]] = []
+    for node in DEV_ROOT.glob("hidraw*"):
+        vendor, product, name = _hid_identity(SYSFS_ROOT / "class/hidraw" / node.name)
+        details = ", ".join(filter(None, (name, vendor and f"{vendor}:{product}")))
+        label = f"{node} ({details})" if details else str(node)
+        found.append(((vendor, product) != VOLTRONIC_USB_ID, str(node), label))
+    found.sort(key=lambda item: (item[0], len(item[1]), item[1]))
+    return {path: label for _, path, label in found}
+
+
+def _hid_identity(sysfs: Path) -> tuple[str | None, str | None, str | None]:
+    """Read (vendor, product, name) of a hidraw node from its ``device/uevent``."""
+    try:
+        text = (sysfs / "device" / "uevent").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None, None, None
+    values = dict(line.partition("=")[::2] for line in text.splitlines())
+    # HID_ID=0003:00000665:00005161 (bus, vendor, product)
+    parts = values.get("HID_ID", "").split(":")
+    vendor = product = None
+    if len(parts) == 3:
+        with contextlib.suppress(ValueError):
+            vendor, product = f"{int(parts[1], 16):04x}", f"{int(parts[2], 16):04x}"
+    return vendor, product, values.get("HID_NAME") or None
+
+
+def bluetooth_protocol(info: BluetoothServiceInfoBleak) -> str:
+    """Return the protocol a Bluetooth BMS's advertisement suggests (Daly, else JK)."""
+    daly = (
+        DALY.service in {uuid.lower() for uuid in info.service_uuids}
+        or info.name.upper().startswith(DALY_NAME_PREFIX)
+        or not DALY_MANUFACTURER_IDS.isdisjoint(info.manufacturer_data)
+    )
+    return "daly" if daly else DEFAULT_JK_PROTOCOL
+
+
+async def _bluetooth_matchers(hass: HomeAssistant) -> list[dict[str, Any]]:
+    """Return the manifest's Bluetooth matchers: a device listed must match one."""
+    integration = await async_get_integration(hass, DOMAIN)
+    return list(integration.manifest.get("bluetooth") or [])
+
+
+# -- forms ----------------------------------------------------------------------------------------
+
+
+def _options(choices: Mapping[str, str]) -> list[SelectOptionDict]:
+    return [SelectOptionDict(value=value, label=label) for value, label in choices.items()]
+
+
+def _path_selector(choices: Mapping[str, str]) -> SelectSelector:
+    """Select a listed path, or type another."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=_options(choices), custom_value=True, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
+
+
+def _number(minimum: int, maximum: int, unit: str | None = None) -> vol.All:
+    """Return a whole-number box from ``minimum`` to ``maximum`` (in ``unit``)."""
+    config = NumberSelectorConfig(min=minimum, max=maximum, step=1, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return vol.All(NumberSelector(config), vol.Coerce(int))
+
+
+def _protocol_selector(
+    choices: Iterable[str], translation_key: str, automatic: str
+) -> SelectSelector:
+    """Select ``auto`` (``automatic``, translated by ``translation_key``) or a protocol.
+
+    Protocols are labelled with the library's description (names of products, not translated).
+    """
+    options = [SelectOptionDict(value=AUTO, label=automatic)]
+    options += [SelectOptionDict(value=p, label=get_protocol(p).description) for p in choices]
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=options, translation_key=translation_key, mode=SelectSelectorMode.DROPDOWN
+        )
+    )
+
+
+def link_schema(connection: Connection, paths: Mapping[str, str]) -> dict[vol.Marker, Any]:
+    """Return the fields that say where a wired device of ``connection`` is.
+
+    ``paths`` are the ports present (path -> label); the first is the default.
+    """
+    if connection in (Connection.SERIAL, Connection.HIDRAW):
+        device = (
+            vol.Required(CONF_DEVICE, default=next(iter(paths)))
+            if paths
+            else vol.Required(CONF_DEVICE)
+        )
+        fields: dict[vol.Marker, Any] = {device: _path_selector(paths)}
+        if connection is Connection.SERIAL:
+            fields[vol.Required(CONF_BAUD, default=DEFAULT_BAUD)] = _number(BAUD_MIN, BAUD_MAX)
+        return fields
+    return {
+        vol.Required(CONF_HOST): TextSelector(),
+        vol.Required(CONF_PORT): _number(1, 65535),
+    }
+
+
+def link_data(connection: Connection, user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the entry data of a wired link from its form."""
+    data: dict[str, Any] = {CONF_CONNECTION: connection.value}
+    if connection is Connection.SERIAL:
+        data[CONF_DEVICE] = str(user_input[CONF_DEVICE]).strip()
+        data[CONF_BAUD] = user_input[CONF_BAUD]
+    elif connection is Connection.HIDRAW:
+        data[CONF_DEVICE] = str(user_input[CONF_DEVICE]).strip()
+    else:
+        data[CONF_HOST] = str(user_input[CONF_HOST]).strip()
+        data[CONF_PORT] = user_input[CONF_PORT]
+    return data
+
+
+async def _link_choices(hass: HomeAssistant, connection: Connection) -> dict[str, str]:
+    """Return the paths to offer for ``connection`` (listed through the executor)."""
+    if connection is Connection.SERIAL:
+        return await hass.async_add_executor_job(serial_ports)
+    if connection is Connection.HIDRAW:
+        return await hass.async_add_executor_job(hidraw_devices)
+    return {}
+
+
+def _placeholders(failure: ProbeFailed | None) -> dict[str, str]:
+    return {"error": failure.detail} if failure is not None else {}
+
+
+# -- the flows ------------------------------------------------------------------------------------
+
+
+class MppSolarConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Add a device: pick the link, detect or test, confirm."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with nothing chosen."""
+        self._link: dict[str, Any] = {}
+        #: The chosen protocol (``None``: detect it).
+        self._protocol: str | None = None
+        #: What the link form held last (shown again with an error).
+        self._input: dict[str, Any] = {}
+        self._probing: asyncio.Task[Found] | None = None
+        self._found: Found | None = None
+        self._failure: ProbeFailed | None = None
+        self._title: str | None = None
+        self._bluetooth: dict[str, BluetoothServiceInfoBleak] = {}
+        self._discovery: BluetoothServiceInfoBleak | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> MppSolarOptionsFlow:
+        """Return the polling options flow."""
+        return MppSolarOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask how Home Assistant reaches the device."""
+        return self.async_show_menu(step_id="user", menu_options=list(LINK_STEPS.values()))
+
+    async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the serial port, its speed and the protocol."""
+        return await self._async_link_step(Connection.SERIAL, user_input)
+
+    async def async_step_hidraw(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the USB-HID node (a Voltronic inverter's USB port) and the protocol."""
+        return await self._async_link_step(Connection.HIDRAW, user_input)
+
+    async def async_step_tcp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the TCP gateway (an Elfin EW11, ser2net …) and the protocol."""
+        return await self._async_link_step(Connection.TCP, user_input)
+
+    async def async_step_udp(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the UDP gateway and the protocol."""
+        return await self._async_link_step(Connection.UDP, user_input)
+
+    async def _async_link_step(
+        self, connection: Connection, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Show a wired link's form; on submit, probe what it names."""
+        if user_input is not None:
+            self._input = user_input
+            protocol = user_input[CONF_PROTOCOL]
+            return await self._async_probe_link(
+                link_data(connection, user_input), None if protocol == AUTO else protocol
+            )
+        paths = await _link_choices(self.hass, connection)
+        fields = link_schema(connection, paths)
+        protocols = [p for p in list_protocols() if p not in BLUETOOTH_ONLY]
+        fields[vol.Required(CONF_PROTOCOL, default=AUTO)] = _protocol_selector(
+            protocols, "protocol", "Detect automatically"
+        )
+        schema = self.add_suggested_values_to_schema(vol.Schema(fields), self._input)
+        failure, self._failure = self._failure, None
+        return self.async_show_form(
+            step_id=LINK_STEPS[connection],
+            data_schema=schema,
+            errors={"base": failure.key} if failure else None,
+            description_placeholders=_placeholders(failure),
+        )
+
+    async def async_step_ble(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Offer the JK and Daly BMSs Home Assistant's Bluetooth stack has seen."""
+        if user_input is not None:
+            self._input = user_input
+            address = user_input[CONF_ADDRESS]
+            info = self._bluetooth[address]
+            protocol = user_input[CONF_PROTOCOL]
+            if protocol == AUTO:
+                protocol = bluetooth_protocol(info)
+            self._title = info.name
+            link = {CONF_CONNECTION: Connection.BLUETOOTH.value, CONF_ADDRESS: address}
+            return await self._async_probe_link(link, protocol)
+        configured = self._async_current_ids(include_ignore=False)
+        matchers = await _bluetooth_matchers(self.hass)
+        self._bluetooth = {
+            info.address: info
+            for info in async_discovered_service_info(self.hass)
+            if info.address not in configured
+            and any(ble_device_matches(matcher, info) for matcher in matchers)  # type: ignore[arg-type]
+        }
+        if not self._bluetooth:
+            return self.async_abort(reason="no_devices_found")
+        devices = {address: f"{info.name} ({address})" for address, info in self._bluetooth.items()}
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_ADDRESS): SelectSelector(
+                    SelectSelectorConfig(
+                        options=_options(devices), mode=SelectSelectorMode.DROPDOWN
+                    )
+                ),
+                vol.Required(CONF_PROTOCOL, default=AUTO): _protocol_selector(
+                    sorted(MODELS), "bluetooth_protocol", "From the advertisement"
+                ),
+            }
+        )
+        failure, self._failure = self._failure, None
+        return self.async_show_form(
+            step_id="ble",
+            data_schema=self.add_suggested_values_to_schema(schema, self._input),
+            errors={"base": failure.key} if failure else None,
+            description_placeholders=_placeholders(failure),
+        )
+
+    async def _async_probe_link(
+        self, link: dict[str, Any], protocol: str | None
+    ) -> ConfigFlowResult:
+        """Remember the link and start probing it."""
+        self._link = link
+        self._protocol = protocol
+        self._found = None
+        return await self.async_step_probe()
+
+    async def async_step_probe(self, user_input: None = None) -> ConfigFlowResult:
+        """Detect (or test) the device while showing progress; then confirm or go back."""
+        if self._probing is None:
+            self._probing = self.hass.async_create_task(
+                probe(self.hass, self._link, self._protocol),
+                f"{DOMAIN} probe {describe(self._link)}",
+                eager_start=False,
+            )
+        if not self._probing.done():
+            return self.async_show_progress(
+                step_id="probe",
+                progress_action="detect" if self._protocol is None else "test",
+                description_placeholders={
+                    "port": describe(self._link),
+                    "protocol": self._protocol or AUTO,
+                },
+                progress_task=self._probing,
+            )
+        task, self._probing = self._probing, None
+        try:
+            self._found = task.result()
+        except ProbeFailed as failure:
+            self._failure = failure
+        except Exception:  # noqa: BLE001 - shown as "unknown", logged with its traceback
+            LOGGER.exception("Unexpected error while probing %s", describe(self._link))
+            self._failure = ProbeFailed("unknown")
+        if self._found is None:
+            return self.async_show_progress_done(
+                next_step_id=LINK_STEPS[Connection(self._link[CONF_CONNECTION])]
+            )
+        return self.async_show_progress_done(next_step_id="confirm")
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show what was found; create the entry (or update a known device's link)."""
+        found = self._found
+        assert found is not None  # reached from a successful probe only
+        link = self._link
+        bluetooth = link[CONF_CONNECTION] == Connection.BLUETOOTH
+        if bluetooth:
+            unique_id = str(link[CONF_ADDRESS])
+        else:
+            unique_id = found.serial or f"{link[CONF_CONNECTION]}:{describe(link)}"
+        await self.async_set_unique_id(unique_id, raise_on_progress=False)
+        self._abort_if_unique_id_configured(updates=link)
+        if user_input is not None:
+            identity = {
+                CONF_MODEL: found.model,
+                CONF_FIRMWARE: found.firmware,
+                CONF_SERIAL: found.serial,
+            }
+            data = {
+                **link,
+                CONF_PROTOCOL: found.protocol,
+                **{key: value for key, value in identity.items() if value},
+            }
+            return self.async_create_entry(title=self._entry_title(found), data=data)
+        protocol = get_protocol(found.protocol)
+        return self.async_show_form(
+            step_id="confirm",
+            description_placeholders={
+                "protocol": f"{protocol.id} – {protocol.description}",
+                "model": found.model or UNKNOWN,
+                "firmware": found.firmware or UNKNOWN,
+                "serial": found.serial or UNKNOWN,
+                "port": describe(link),
+            },
+        )
+
+    def _entry_title(self, found: Found) -> str:
+        """Name the entry: the advertised name, else the model and serial number or link."""
+        if self._title:
+            return self._title
+        base = found.model or found.protocol.upper()
+        return f"{base} {found.serial}" if found.serial else f"{base} ({describe(self._link)})"
+
+    # -- Bluetooth discovery ----------------------------------------------------------------------
+
+    async def async_step_bluetooth(
+        self, discovery_info: BluetoothServiceInfoBleak
+    ) -> ConfigFlowResult:
+        """Handle a JK or Daly BMS found by the manifest's Bluetooth matchers."""
+        await self.async_set_unique_id(discovery_info.address)
+        self._abort_if_unique_id_configured()
+        self._discovery = discovery_info
+        self.context["title_placeholders"] = {"name": discovery_info.name}
+        return await self.async_step_bluetooth_confirm()
+
+    async def async_step_bluetooth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask before adding the discovered BMS."""
+        info = self._discovery
+        assert info is not None  # set by the bluetooth step
+        protocol = bluetooth_protocol(info)
+        if user_input is not None:
+            return self.async_create_entry(
+                title=info.name,
+                data={
+                    CONF_CONNECTION: Connection.BLUETOOTH.value,
+                    CONF_ADDRESS: info.address,
+                    CONF_PROTOCOL: protocol,
+                },
+            )
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="bluetooth_confirm",
+            description_placeholders={
+                "name": info.name,
+                "address": info.address,
+                "protocol": f"{protocol} – {get_protocol(protocol).description}",
+            },
+        )
+
+    # -- reconfigure ------------------------------------------------------------------------------
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change where the device is (port, speed, gateway); it must be the same device."""
+        entry = self._get_reconfigure_entry()
+        connection = Connection(entry.data[CONF_CONNECTION])
+        if connection is Connection.BLUETOOTH:
+            return self.async_abort(reason="reconfigure_bluetooth")
+        failure: ProbeFailed | None = None
+        if user_input is not None:
+            updates = link_data(connection, user_input)
+            link = {**entry.data, **updates}
+            try:
+                found = await probe(self.hass, link, entry.data[CONF_PROTOCOL])
+            except ProbeFailed as err:
+                failure = err
+            except Exception:  # noqa: BLE001 - shown as "unknown", logged with its traceback
+                LOGGER.exception("Unexpected error while probing %s", describe(link))
+                failure = ProbeFailed("unknown")
+            else:
+                if entry.data.get(CONF_SERIAL):
+                    # The entry's unique id is the serial number: the new link must reach it.
+                    await self.async_set_unique_id(found.serial)
+                    self._abort_if_unique_id_mismatch()
+                return self.async_update_reload_and_abort(entry, data_updates=updates)
+        paths = await _link_choices(self.hass, connection)
+        schema = self.add_suggested_values_to_schema(
+            vol.Schema(link_schema(connection, paths)), user_input or entry.data
+        )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=schema,
+            errors={"base": failure.key} if failure else None,
+            description_placeholders={"port": describe(entry.data), **_placeholders(failure)},
+        )
+
+
+class MppSolarOptionsFlow(OptionsFlowWithReload):
+    """Polling intervals: status (fast) and settings (slow); the entry reloads on change."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the intervals, in seconds."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        entry = self.config_entry
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_STATUS_INTERVAL, default=int(status_interval(entry).total_seconds())
+                ): _number(STATUS_INTERVAL_MIN, STATUS_INTERVAL_MAX, "s"),
+                vol.Required(
+                    CONF_SETTINGS_INTERVAL, default=int(settings_interval(entry).total_seconds())
+                ): _number(SETTINGS_INTERVAL_MIN, SETTINGS_INTERVAL_MAX, "s"),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

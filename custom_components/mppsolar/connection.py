@@ -1,0 +1,104 @@
+"""From a config entry's data to a library ``Device``: the only place that builds transports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bleak import BleakClient
+from bleak.backends.device import BLEDevice
+from bleak_retry_connector import BleakClientWithServiceCache
+from homeassistant.components import bluetooth
+from homeassistant.core import HomeAssistant
+
+from mppsolar_lib.device import Device
+from mppsolar_lib.errors import PortError
+from mppsolar_lib.transports import Transport, open_transport
+from mppsolar_lib.transports.ble import BleTransport
+
+from .const import (
+    CONF_ADDRESS,
+    CONF_BAUD,
+    CONF_CONNECTION,
+    CONF_DEVICE,
+    CONF_HOST,
+    CONF_PORT,
+    CONF_PROTOCOL,
+    DEFAULT_BAUD,
+    Connection,
+)
+
+#: Per-exchange timeout: a 110-byte answer takes 0.46 s at 2400 baud; allow a slow unit.
+TIMEOUT = 3.0
+#: Bluetooth: connecting takes seconds, notifications may stall while the radio is busy.
+BLE_TIMEOUT = 10.0
+
+
+#: The bleak client class Bluetooth links use (tests put the simulated BMS here).
+BLE_CLIENT_CLASS: type[BleakClient] = BleakClientWithServiceCache
+
+
+async def _never_scan(address: str, timeout: float) -> BLEDevice | None:
+    """Scan through Home Assistant only: its Bluetooth stack owns the adapters."""
+    return None
+
+
+def describe(data: Mapping[str, Any]) -> str:
+    """Name the link for titles and messages (``/dev/ttyUSB0``, ``10.0.0.5:8899``, address)."""
+    connection = Connection(data[CONF_CONNECTION])
+    if connection in (Connection.TCP, Connection.UDP):
+        return f"{data[CONF_HOST]}:{data[CONF_PORT]}"
+    if connection is Connection.BLUETOOTH:
+        return str(data[CONF_ADDRESS])
+    return str(data[CONF_DEVICE])
+
+
+def build_transport(
+    hass: HomeAssistant, data: Mapping[str, Any], protocol: str | None = None
+) -> Transport:
+    """Return the (unopened) transport the entry ``data`` describes.
+
+    ``protocol`` overrides the entry's (the config flow probes before one is known). A
+    Bluetooth link gets its ``BLEDevice`` from Home Assistant's Bluetooth stack (so it works
+    through ESPHome proxies) and asks for a fresh one on every reconnect.
+    """
+    connection = Connection(data[CONF_CONNECTION])
+    protocol = protocol or data.get(CONF_PROTOCOL)
+    if connection is Connection.BLUETOOTH:
+        address = str(data[CONF_ADDRESS]).upper()
+
+        def fresh() -> BLEDevice | None:
+            return bluetooth.async_ble_device_from_address(hass, address, connectable=True)
+
+        ble_device = fresh()
+        if ble_device is None:
+            raise PortError(f"{address}: not in range of any Bluetooth adapter or proxy")
+        return BleTransport(
+            ble_device,
+            protocol or "",
+            device_callback=fresh,
+            client_class=BLE_CLIENT_CLASS,
+            find_device=_never_scan,
+        )
+    if connection in (Connection.TCP, Connection.UDP):
+        port = f"{connection.value}://{data[CONF_HOST]}:{data[CONF_PORT]}"
+        return open_transport(port, protocol=protocol)
+    return open_transport(
+        str(data[CONF_DEVICE]),
+        porttype=connection.value,
+        baud=data.get(CONF_BAUD, DEFAULT_BAUD) if connection is Connection.SERIAL else None,
+        protocol=protocol,
+    )
+
+
+def build_device(
+    hass: HomeAssistant, data: Mapping[str, Any], protocol: str | None = None
+) -> Device:
+    """Return the library ``Device`` for the entry ``data`` (nothing is opened yet)."""
+    transport = build_transport(hass, data, protocol)
+    bluetooth_link = Connection(data[CONF_CONNECTION]) is Connection.BLUETOOTH
+    return Device(
+        transport,
+        protocol or data.get(CONF_PROTOCOL),
+        timeout=BLE_TIMEOUT if bluetooth_link else TIMEOUT,
+    )

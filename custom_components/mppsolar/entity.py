@@ -1,0 +1,106 @@
+"""The base entity: one device per config entry, values from the coordinator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import (
+    CONF_ADDRESS,
+    CONF_CONNECTION,
+    CONF_FIRMWARE,
+    CONF_MODEL,
+    CONF_SERIAL,
+    DOMAIN,
+    Connection,
+)
+from .coordinator import MppSolarCoordinator
+
+#: Who makes the devices a protocol family talks to (by protocol id prefix).
+MANUFACTURERS = (
+    ("pi", "Voltronic Power"),
+    ("jk", "Jikong (JK BMS)"),
+    ("daly", "Daly"),
+    ("ved", "Victron Energy"),
+)
+
+
+def manufacturer(protocol: str) -> str | None:
+    """Return the maker of devices speaking ``protocol``."""
+    return next((name for prefix, name in MANUFACTURERS if protocol.startswith(prefix)), None)
+
+
+class MppSolarEntity(CoordinatorEntity[MppSolarCoordinator]):
+    """An entity of the entry's one device."""
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: MppSolarCoordinator, key: str) -> None:
+        """Attach to the entry's device; ``key`` makes the unique id (``<entry unique id>_<key>``)."""
+        super().__init__(coordinator)
+        entry = coordinator.config_entry
+        data = entry.data
+        protocol = coordinator.protocol
+        unique = entry.unique_id or entry.entry_id
+        self._attr_unique_id = f"{unique}_{key}"
+        connections = set()
+        if data.get(CONF_CONNECTION) == Connection.BLUETOOTH:
+            connections.add((dr.CONNECTION_BLUETOOTH, str(data[CONF_ADDRESS]).upper()))
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, unique)},
+            connections=connections,
+            manufacturer=manufacturer(protocol.id),
+            model=data.get(CONF_MODEL) or protocol.id.upper(),
+            model_id=protocol.id,
+            serial_number=data.get(CONF_SERIAL),
+            sw_version=data.get(CONF_FIRMWARE),
+        )
+
+
+class FieldDescription(Protocol):
+    """An entity description of one field of the coordinator's data."""
+
+    @property
+    def field(self) -> str:
+        """Field key."""
+
+    @property
+    def settings(self) -> bool:
+        """Whether the field is read from the settings answers."""
+
+
+def add_entities_as_fields_appear[D: FieldDescription](
+    coordinator: MppSolarCoordinator,
+    descriptions: Mapping[tuple[bool, str], D],
+    create: Callable[[D], Entity],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add an entity for each described field the device reports, now and whenever one appears.
+
+    A field a model never reports (a placeholder, a cell the pack does not have, a command it
+    refuses) gets no entity; one that shows up later (a history block, settings read after a
+    failure) gets its entity then.
+    """
+    waiting = dict(descriptions)
+
+    @callback
+    def add_new() -> None:
+        data = coordinator.data
+        new = [
+            waiting.pop(where)
+            for settings, fields in ((False, data.status), (True, data.settings))
+            for key in fields
+            if (where := (settings, key)) in waiting
+        ]
+        if new:
+            async_add_entities(create(description) for description in new)
+
+    add_new()
+    coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))

@@ -1,0 +1,231 @@
+"""Generate the integration's entity names, states and icons from the library's field catalogue.
+
+Writes, for every protocol the library knows:
+
+- the ``entity`` section of ``custom_components/mppsolar/strings.json`` (entity names, enum
+  states; per-cell values share one name with a placeholder, ``"Cell {cell} voltage"``);
+- ``custom_components/mppsolar/icons.json`` (the icons the library's hints give);
+- ``custom_components/mppsolar/translations/en.json``: ``strings.json`` with its
+  ``[%key:…%]`` references resolved, which is what Home Assistant loads for a custom
+  integration.
+
+Usage: ``.venv/bin/python scripts/gen_translations.py [--check]``; ``--check`` writes nothing and
+exits non-zero when a file is out of date (the tests run it).
+"""
+
+# ruff: noqa: INP001, T201
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter, defaultdict
+import json
+from pathlib import Path
+import re
+import sys
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import homeassistant  # noqa: E402
+from homeassistant.const import Platform  # noqa: E402
+
+from custom_components.mppsolar.catalogue import SETTING_SUFFIX, Entry, catalogue, option_key  # noqa: E402
+from custom_components.mppsolar.const import DOMAIN  # noqa: E402
+from mppsolar_lib.protocols import list_protocols  # noqa: E402
+from mppsolar_lib.protocols.fields import FieldKind  # noqa: E402
+
+INTEGRATION = ROOT / "custom_components" / DOMAIN
+STRINGS = INTEGRATION / "strings.json"
+ICONS = INTEGRATION / "icons.json"
+EN = INTEGRATION / "translations" / "en.json"
+
+#: Names of the series (numbered fields sharing one translation), with their placeholder.
+SERIES_NAMES = {
+    "cell_voltage": "Cell {cell} voltage",
+    "cell_resistance": "Cell {cell} resistance",
+    "cell_wire_resistance": "Cell {cell} wire resistance",
+    "cell_wire_resistance_warning": "Cell {cell} wire resistance warning",
+    "cell_balancing": "Cell {cell} balancing",
+    "temperature_sensor": "Temperature sensor {sensor}",
+    "battery_probe_temperature": "Battery temperature {sensor}",
+    "digital_input": "Digital input {number}",
+    "digital_output": "Digital output {number}",
+}
+
+#: Icons of series the library's hints leave without one.
+SERIES_ICONS = {
+    "cell_resistance": "mdi:omega",
+    "cell_wire_resistance": "mdi:omega",
+    "cell_balancing": "mdi:scale-balance",
+    "digital_input": "mdi:electric-switch",
+    "digital_output": "mdi:electric-switch",
+}
+
+_REFERENCE = re.compile(r"\[%key:([^%]+)%\]")
+
+
+def sentence(name: str) -> str:
+    """Return a field's display name in Home Assistant's sentence case.
+
+    ``"Battery_Voltage"`` -> ``"Battery voltage"``; words in capitals or of mixed case (``AC``,
+    ``PV1``, ``kWh``, ``Li-Fe``) stay as they are.
+    """
+    words = name.replace("_", " ").split()
+    kept = [
+        word.lower() if index and word[:1].isupper() and word[1:].islower() else word
+        for index, word in enumerate(words)
+    ]
+    text = " ".join(kept)
+    return text[:1].upper() + text[1:]
+
+
+def _name(entry: Entry) -> str:
+    """Return the English name of ``entry``'s translation key."""
+    if entry.series is not None:
+        return SERIES_NAMES[entry.translation_key]
+    name = sentence(entry.info.name)
+    if "{" in name or "}" in name:
+        raise ValueError(f"{entry.key}: braces in a name would be read as a placeholder")
+    return f"{name} setting" if entry.key.endswith(SETTING_SUFFIX) and entry.settings else name
+
+
+def _state(label: str) -> str:
+    """Return an option's display text: the label, first letter capitalised."""
+    return label[:1].upper() + label[1:]
+
+
+def entries() -> list[Entry]:
+    """Return every entry of every protocol."""
+    return [entry for protocol in list_protocols() for entry in catalogue(protocol).values()]
+
+
+def entity_section(all_entries: list[Entry]) -> dict[str, Any]:
+    """Return the ``entity`` section of strings.json for ``all_entries``.
+
+    A key several protocols share takes the name most of them give it; an enum sensor's states
+    are the options of all of them.
+    """
+    names: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    series = {(str(e.platform), e.translation_key) for e in all_entries if e.series is not None}
+    states: dict[tuple[str, str], dict[str, Counter[str]]] = defaultdict(
+        lambda: defaultdict(Counter)
+    )
+    for entry in all_entries:
+        where = (str(entry.platform), entry.translation_key)
+        if entry.series is None and where in series:
+            raise ValueError(f"{entry.key}: its key is a series' translation key too")
+        names[where][_name(entry)] += 1
+        if entry.platform is Platform.SENSOR and entry.info.kind is FieldKind.ENUM:
+            for label in entry.info.options:
+                states[where][option_key(label)][_state(label)] += 1
+    section: dict[str, Any] = {}
+    for where in sorted(names):
+        platform, key = where
+        item: dict[str, Any] = {"name": names[where].most_common(1)[0][0]}
+        if where in states:
+            item["state"] = {
+                option: texts.most_common(1)[0][0]
+                for option, texts in sorted(states[where].items())
+            }
+        section.setdefault(platform, {})[key] = item
+    return section
+
+
+def icons(all_entries: list[Entry]) -> dict[str, Any]:
+    """Return icons.json: the icon the hints give each translation key (most common wins)."""
+    found: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    for entry in all_entries:
+        icon = entry.info.hints.icon or SERIES_ICONS.get(entry.translation_key)
+        if icon:
+            found[str(entry.platform), entry.translation_key][icon] += 1
+    section: dict[str, Any] = {}
+    for (platform, key), counts in sorted(found.items()):
+        section.setdefault(platform, {})[key] = {"default": counts.most_common(1)[0][0]}
+    return {"entity": section}
+
+
+def _lookup(path: str, own: dict[str, Any]) -> str:
+    """Return the string a ``[%key:…%]`` reference names (``common::…``, ``component::…``)."""
+    parts = path.split("::")
+    base = Path(homeassistant.__file__).parent
+    if parts[0] == "common":
+        tree: Any = json.loads((base / "strings.json").read_text(encoding="utf-8"))
+    elif parts[0] == "component" and len(parts) > 2:
+        domain = parts[1]
+        tree = (
+            own
+            if domain == DOMAIN
+            else json.loads((base / "components" / domain / "strings.json").read_text("utf-8"))
+        )
+        parts = parts[2:]
+    else:
+        raise ValueError(f"cannot resolve [%key:{path}%]")
+    for part in parts:
+        tree = tree[part]
+    if not isinstance(tree, str):
+        raise TypeError(f"[%key:{path}%] does not name a string")
+    return tree
+
+
+def resolve(tree: Any, own: dict[str, Any]) -> Any:
+    """Return ``tree`` with every ``[%key:…%]`` reference replaced by the string it names."""
+    if isinstance(tree, dict):
+        return {key: resolve(value, own) for key, value in tree.items()}
+    if isinstance(tree, str):
+        text = tree
+        for _ in range(10):  # references to references, never a cycle
+            resolved = _REFERENCE.sub(lambda match: _lookup(match.group(1), own), text)
+            if resolved == text:
+                break
+            text = resolved
+        return text
+    return tree
+
+
+def dump(data: Any) -> str:
+    """Return ``data`` as the files hold it (two-space indent, UTF-8, final newline)."""
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def generate(strings_text: str) -> dict[Path, str]:
+    """Return the content each generated file should have, given strings.json's current text."""
+    all_entries = entries()
+    strings = json.loads(strings_text)
+    strings["entity"] = entity_section(all_entries)
+    return {
+        STRINGS: dump(strings),
+        ICONS: dump(icons(all_entries)),
+        EN: dump(resolve(strings, strings)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (or with ``--check``, compare) the generated files; return the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; fail when a file is out of date"
+    )
+    args = parser.parse_args(argv)
+    # Read strings.json right before writing it: other sections belong to other authors.
+    wanted = generate(STRINGS.read_text(encoding="utf-8"))
+    stale = [
+        path
+        for path, text in wanted.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
+    if args.check:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run scripts/gen_translations.py")
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(wanted[path], encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
