@@ -27,15 +27,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> 
             translation_key="bad_port",
             translation_placeholders={"port": describe(entry.data), "error": str(err)},
         ) from err
+    except MppSolarError as err:
+        # Not reachable yet: a Bluetooth BMS Home Assistant has not heard since it started.
+        raise _cannot_open(entry, err) from err
     try:
         await device.open()
     except MppSolarError as err:
         await device.close()
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key="cannot_open",
-            translation_placeholders={"port": describe(entry.data), "error": str(err)},
-        ) from err
+        raise _cannot_open(entry, err) from err
     coordinator = MppSolarCoordinator(hass, entry, device)
     try:
         await coordinator.async_config_entry_first_refresh()
@@ -47,6 +46,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> 
     # listener here would also make the reconfigure flow's async_update_reload_and_abort fail).
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def _cannot_open(entry: MppSolarConfigEntry, err: MppSolarError) -> ConfigEntryNotReady:
+    """Return the retry of a link that cannot be opened now, saying why."""
+    return ConfigEntryNotReady(
+        translation_domain=DOMAIN,
+        translation_key="cannot_open",
+        translation_placeholders={"port": describe(entry.data), "error": str(err)},
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> bool:

@@ -19,6 +19,7 @@ import contextlib
 from dataclasses import dataclass
 import errno
 from pathlib import Path
+import re
 from typing import Any
 
 from homeassistant.components.bluetooth import (
@@ -34,6 +35,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -64,17 +66,19 @@ from .const import (
     CONF_FIRMWARE,
     CONF_HOST,
     CONF_MODEL,
+    CONF_POLL_SETTINGS,
     CONF_PORT,
     CONF_PROTOCOL,
     CONF_SERIAL,
     CONF_SETTINGS_INTERVAL,
+    CONF_STATUS_COMMANDS,
     CONF_STATUS_INTERVAL,
     DEFAULT_BAUD,
     DOMAIN,
     LOGGER,
     Connection,
 )
-from .coordinator import settings_interval, status_interval
+from .coordinator import polled_status_commands, polls_settings, settings_interval, status_interval
 
 #: Where device nodes and the kernel's device tree are (module constants: tests point them at a
 #: fake tree to list USB-HID devices).
@@ -105,6 +109,8 @@ STATUS_INTERVAL_MIN, STATUS_INTERVAL_MAX = 5, 3600
 SETTINGS_INTERVAL_MIN, SETTINGS_INTERVAL_MAX = 30, 86400
 #: What a placeholder shows for an identity value the device did not report.
 UNKNOWN = "—"
+#: A usage note closing a command's description (``… (append the cell count …)``).
+_TRAILING_NOTE = re.compile(r"\s*\([^()]*\)$")
 
 
 class ProbeFailed(Exception):
@@ -137,7 +143,7 @@ async def probe(hass: HomeAssistant, link: Mapping[str, Any], protocol: str | No
     """
     try:
         device = build_device(hass, link, protocol)
-    except PortError as err:
+    except MppSolarError as err:
         raise _failure(err) from err
     try:
         if protocol is None:
@@ -670,22 +676,59 @@ class MppSolarConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+def command_label(protocol: Protocol, command: str) -> str:
+    """Label a command for a choice: its name and the library's description of it."""
+    description = _TRAILING_NOTE.sub("", protocol.commands[command].description)
+    return " – ".join(filter(None, (command, description)))
+
+
 class MppSolarOptionsFlow(OptionsFlowWithReload):
-    """Polling intervals: status (fast) and settings (slow); the entry reloads on change."""
+    """Polling: intervals, which status commands, whether settings; the entry reloads on change.
+
+    The command choices are the entry's protocol's: its status commands (offered when it has
+    more than one; at least one must stay) and, when it has settings commands, whether to poll
+    them. A status command left out is never sent: the entities of the values only it reports
+    are not created, and those created before show as unavailable until it is polled again.
+    """
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Ask for the intervals, in seconds."""
-        if user_input is not None:
-            return self.async_create_entry(data=user_input)
+        """Ask for the intervals (seconds) and what to poll."""
         entry = self.config_entry
-        schema = vol.Schema(
-            {
+        protocol = get_protocol(entry.data[CONF_PROTOCOL])
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if user_input.get(CONF_STATUS_COMMANDS, protocol.status_commands):
+                return self.async_create_entry(data=user_input)
+            errors[CONF_STATUS_COMMANDS] = "no_status_commands"
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(
+                CONF_STATUS_INTERVAL, default=int(status_interval(entry).total_seconds())
+            ): _number(STATUS_INTERVAL_MIN, STATUS_INTERVAL_MAX, "s"),
+            vol.Required(
+                CONF_SETTINGS_INTERVAL, default=int(settings_interval(entry).total_seconds())
+            ): _number(SETTINGS_INTERVAL_MIN, SETTINGS_INTERVAL_MAX, "s"),
+        }
+        if len(protocol.status_commands) > 1:
+            choices = {name: command_label(protocol, name) for name in protocol.status_commands}
+            fields[
                 vol.Required(
-                    CONF_STATUS_INTERVAL, default=int(status_interval(entry).total_seconds())
-                ): _number(STATUS_INTERVAL_MIN, STATUS_INTERVAL_MAX, "s"),
-                vol.Required(
-                    CONF_SETTINGS_INTERVAL, default=int(settings_interval(entry).total_seconds())
-                ): _number(SETTINGS_INTERVAL_MIN, SETTINGS_INTERVAL_MAX, "s"),
-            }
+                    CONF_STATUS_COMMANDS, default=list(polled_status_commands(entry, protocol))
+                )
+            ] = SelectSelector(
+                SelectSelectorConfig(
+                    options=_options(choices), multiple=True, mode=SelectSelectorMode.LIST
+                )
+            )
+        if protocol.settings_commands:
+            fields[vol.Required(CONF_POLL_SETTINGS, default=polls_settings(entry))] = (
+                BooleanSelector()
+            )
+        schema = vol.Schema(fields)
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            errors=errors or None,
+            description_placeholders={"protocol": protocol.id},
         )
-        return self.async_show_form(step_id="init", data_schema=schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import importlib
 from typing import Any
 
 from bleak import BleakClient
@@ -12,9 +13,10 @@ from homeassistant.components import bluetooth
 from homeassistant.core import HomeAssistant
 
 from mppsolar_lib.device import Device
-from mppsolar_lib.errors import PortError
+from mppsolar_lib.errors import TransportError
+from mppsolar_lib.protocols import get_protocol, list_protocols
 from mppsolar_lib.transports import Transport, open_transport
-from mppsolar_lib.transports.ble import BleTransport
+from mppsolar_lib.transports.ble import HANDSHAKE_TIMEOUT, BleTransport
 
 from .const import (
     CONF_ADDRESS,
@@ -28,6 +30,24 @@ from .const import (
     Connection,
 )
 
+#: The wired port types (their modules register the transports the library builds).
+PORT_TYPES = ("serial", "tcp", "udp", "hidraw")
+
+
+def _import_library() -> None:
+    """Import every protocol and wired port type of the library now.
+
+    The library imports them on first use; Home Assistant imports this module in its executor,
+    so they are never imported in the event loop (which Home Assistant reports as blocking).
+    """
+    for protocol in list_protocols():
+        get_protocol(protocol)
+    for port_type in PORT_TYPES:
+        importlib.import_module(f"mppsolar_lib.transports.{port_type}")
+
+
+_import_library()
+
 #: Per-exchange timeout: a 110-byte answer takes 0.46 s at 2400 baud; allow a slow unit.
 TIMEOUT = 3.0
 #: Bluetooth: connecting takes seconds, notifications may stall while the radio is busy.
@@ -36,6 +56,8 @@ BLE_TIMEOUT = 10.0
 
 #: The bleak client class Bluetooth links use (tests put the simulated BMS here).
 BLE_CLIENT_CLASS: type[BleakClient] = BleakClientWithServiceCache
+#: Seconds a JK BMS has to answer each request of the connection handshake (tests shorten it).
+BLE_HANDSHAKE_TIMEOUT: float = HANDSHAKE_TIMEOUT
 
 
 async def _never_scan(address: str, timeout: float) -> BLEDevice | None:
@@ -72,13 +94,15 @@ def build_transport(
 
         ble_device = fresh()
         if ble_device is None:
-            raise PortError(f"{address}: not in range of any Bluetooth adapter or proxy")
+            # Transient: after a restart, the BMS is known once Home Assistant hears it again.
+            raise TransportError(f"{address}: not in range of any Bluetooth adapter or proxy")
         return BleTransport(
             ble_device,
             protocol or "",
             device_callback=fresh,
             client_class=BLE_CLIENT_CLASS,
             find_device=_never_scan,
+            handshake_timeout=BLE_HANDSHAKE_TIMEOUT,
         )
     if connection in (Connection.TCP, Connection.UDP):
         port = f"{connection.value}://{data[CONF_HOST]}:{data[CONF_PORT]}"

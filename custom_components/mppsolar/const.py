@@ -41,6 +41,10 @@ CONF_SERIAL: Final = "serial_number"
 # Options.
 CONF_STATUS_INTERVAL: Final = "status_interval"
 CONF_SETTINGS_INTERVAL: Final = "settings_interval"
+#: The protocol's status commands to poll (absent: all of them).
+CONF_STATUS_COMMANDS: Final = "status_commands"
+#: Whether the settings commands are polled (absent: they are).
+CONF_POLL_SETTINGS: Final = "poll_settings"
 
 DEFAULT_BAUD: Final = 2400
 #: Status every 10 s: a PI30 status poll (QPIGS, QMOD, QPIWS) takes ~1.5 s at 2400 baud.

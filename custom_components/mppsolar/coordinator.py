@@ -1,4 +1,10 @@
-"""The coordinator: status at a fast cadence, settings at a slow one, one device per entry."""
+"""The coordinator: status at a fast cadence, settings at a slow one, one device per entry.
+
+Which of the protocol's status commands are polled, and whether its settings are, is the
+entry's choice (options); a command the unit refuses is dropped on its own. A JK BMS on
+Bluetooth shows its record layout (24 or 32 cells) while connecting: the coordinator switches
+to it, and keeps it in the entry.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +12,23 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 import time
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from mppsolar_lib.device import Batch, Device
 from mppsolar_lib.errors import MppSolarError, NAKError
-from mppsolar_lib.protocols import Protocol
+from mppsolar_lib.protocols import Protocol, get_protocol
 from mppsolar_lib.protocols.fields import Field, Value
+from mppsolar_lib.transports.ble import BleTransport
 
 from .connection import describe
 from .const import (
     CONF_CONNECTION,
+    CONF_POLL_SETTINGS,
+    CONF_PROTOCOL,
     CONF_SETTINGS_INTERVAL,
+    CONF_STATUS_COMMANDS,
     CONF_STATUS_INTERVAL,
     DEFAULT_BLE_STATUS_INTERVAL,
     DEFAULT_SETTINGS_INTERVAL,
@@ -74,12 +84,31 @@ def settings_interval(entry: ConfigEntry) -> timedelta:
     return timedelta(seconds=seconds) if seconds else DEFAULT_SETTINGS_INTERVAL
 
 
+def polled_status_commands(entry: ConfigEntry, protocol: Protocol) -> tuple[str, ...]:
+    """Return the status commands of ``protocol`` the entry polls, in the protocol's order.
+
+    All of them unless the options chose some; a choice that names none of this protocol's
+    (made for another protocol) polls them all.
+    """
+    chosen = entry.options.get(CONF_STATUS_COMMANDS)
+    if chosen is None:
+        return protocol.status_commands
+    kept = tuple(command for command in protocol.status_commands if command in chosen)
+    return kept or protocol.status_commands
+
+
+def polls_settings(entry: ConfigEntry) -> bool:
+    """Return whether the entry polls the protocol's settings commands."""
+    return bool(entry.options.get(CONF_POLL_SETTINGS, True))
+
+
 class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
     """Poll one device: every status interval its status, every settings interval its settings.
 
     A command the unit refuses (NAK: a firmware without ``QPIGS2``) is dropped from polling
     instead of failing the update; only a device that answers nothing makes the entities
-    unavailable.
+    unavailable. Status commands the options leave out are never sent, nor are the settings
+    when the options turn them off.
     """
 
     config_entry: MppSolarConfigEntry
@@ -95,6 +124,7 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         )
         self.device = device
         self.settings_every = settings_interval(entry).total_seconds()
+        self.poll_settings = polls_settings(entry)
         #: Commands the unit refused: not polled again until the entry is reloaded.
         self.dropped: set[str] = set()
         #: The last exchange of each command (diagnostics).
@@ -108,25 +138,38 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         assert protocol is not None  # built with the entry's protocol
         return protocol
 
+    @property
+    def skipped(self) -> set[str]:
+        """Status commands not polled: refused by the unit, or left out by the options."""
+        polled = polled_status_commands(self.config_entry, self.protocol)
+        return self.dropped | (set(self.protocol.status_commands) - set(polled))
+
     def refresh_settings_soon(self) -> None:
         """Read the settings with the next update (after a write)."""
         self._settings_due = 0.0
 
+    async def _async_setup(self) -> None:
+        """Before the first poll, take the record layout the link saw while connecting."""
+        self._adopt_layout()
+
     async def _async_update_data(self) -> MppSolarData:
         """Poll the status, and the settings when they are due."""
         previous = self.data or MppSolarData()
-        try:
-            status = await self.device.get_status(skip=self.dropped)
-        except MppSolarError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={"device": self.device.name, "error": str(err)},
-            ) from err
-        self._note(status)
+        status = await self._read_status()
+        if self._adopt_layout():
+            # Decoded with the wrong layout (the records came only now: a handshake that went
+            # unanswered, a firmware update): read them again with the right one.
+            status = await self._read_status()
+            if self.config_entry.state is ConfigEntryState.LOADED:
+                # The entities were made for the other layout (its cells, its fields): set the
+                # entry up again once this update is done.
+                self.hass.loop.call_soon(
+                    self.hass.config_entries.async_schedule_reload, self.config_entry.entry_id
+                )
+                return MppSolarData(status=_fields(status), settings=previous.settings)
         settings = previous.settings
         now = time.monotonic()
-        if now >= self._settings_due:
+        if self.poll_settings and now >= self._settings_due:
             try:
                 batch = await self.device.get_settings(skip=self.dropped)
             except MppSolarError as err:
@@ -137,6 +180,45 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                 settings = _fields(batch)
                 self._settings_due = now + self.settings_every
         return MppSolarData(status=_fields(status), settings=settings)
+
+    async def _read_status(self) -> Batch:
+        """Poll the status commands (``UpdateFailed`` when the device does not answer)."""
+        try:
+            status = await self.device.get_status(skip=self.skipped)
+        except MppSolarError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="update_failed",
+                translation_placeholders={"device": self.device.name, "error": str(err)},
+            ) from err
+        self._note(status)
+        return status
+
+    def _adopt_layout(self) -> bool:
+        """Switch to the JK record layout the Bluetooth link has seen, if it differs.
+
+        A discovered JK BMS is added as ``jk02_32`` (firmware 11 and later); its records tell
+        the truth. The new protocol is kept in the entry. Return whether it switched.
+        """
+        transport = self.device.transport
+        if not isinstance(transport, BleTransport):
+            return False
+        detected = transport.detected_protocol
+        if detected is None or detected == self.protocol.id:
+            return False
+        LOGGER.info(
+            "%s: its records use the %s layout, not %s: switching to %s",
+            self.device.name,
+            detected,
+            self.protocol.id,
+            detected,
+        )
+        self.device.protocol = get_protocol(detected)
+        entry = self.config_entry
+        self.hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_PROTOCOL: detected}
+        )
+        return True
 
     def _note(self, batch: Batch) -> None:
         """Keep each command's frames; drop the commands this unit refuses."""

@@ -6,8 +6,15 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from enum import StrEnum
+import time
 from typing import Any
 
+from bleak.backends.scanner import AdvertisementData
+from homeassistant.components.bluetooth import (
+    SOURCE_LOCAL,
+    BluetoothServiceInfoBleak,
+    async_get_advertisement_callback,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -20,16 +27,26 @@ from custom_components.mppsolar.const import (
     CONF_HOST,
     CONF_PORT,
     CONF_PROTOCOL,
+    DEFAULT_BLE_STATUS_INTERVAL,
     DEFAULT_STATUS_INTERVAL,
     DOMAIN,
     Connection,
 )
 from mppsolar_lib.simulator import create_simulator
 from mppsolar_lib.simulator.base import Simulator
+from mppsolar_lib.simulator.ble import SimulatedBleDevice
 from mppsolar_lib.simulator.serve import PtyServer, TcpServer
 
 #: A status interval and a bit: the coordinator's next poll is due.
 STEP = DEFAULT_STATUS_INTERVAL + timedelta(seconds=1)
+#: The same for a Bluetooth device (polled less often).
+BLE_STEP = DEFAULT_BLE_STATUS_INTERVAL + timedelta(seconds=1)
+
+#: A JK BMS advertisement (aiobmsble's matcher: service FFE0, manufacturer id 0x0B65).
+JK_SERVICE = "0000ffe0-0000-1000-8000-00805f9b34fb"
+JK_MANUFACTURER = 0x0B65
+#: A Daly Bluetooth module's service.
+DALY_SERVICE = "0000fff0-0000-1000-8000-00805f9b34fb"
 
 #: One device per family, and how it is reached (PI17 through a serial-over-IP gateway).
 FAMILIES = [
@@ -109,15 +126,17 @@ async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
-async def next_poll(hass: HomeAssistant, polls: int = 1) -> None:
+async def next_poll(hass: HomeAssistant, polls: int = 1, step: timedelta = STEP) -> None:
     """Let ``polls`` status intervals pass, one by one, and wait for the coordinator's updates.
+
+    ``step`` is a bit more than the entry's status interval (:data:`BLE_STEP` for Bluetooth).
 
     Time moves by firing Home Assistant's timers at a future instant rather than with the
     freezer: the freezer would also stop the event loop's clock, and the real I/O (port
     timeouts, the Device's retry backoff) waits on that clock.
     """
     for _ in range(polls):
-        async_fire_time_changed(hass, dt_util.utcnow() + STEP)
+        async_fire_time_changed(hass, dt_util.utcnow() + step)
         await hass.async_block_till_done(wait_background_tasks=True)
 
 
@@ -159,3 +178,49 @@ def entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[er.RegistryEnt
     return sorted(
         er.async_entries_for_config_entry(registry, entry.entry_id), key=lambda e: e.unique_id
     )
+
+
+def service_info(
+    device: SimulatedBleDevice,
+    *,
+    service_uuids: list[str] | None = None,
+    manufacturer_data: dict[int, bytes] | None = None,
+) -> BluetoothServiceInfoBleak:
+    """Return what Home Assistant's Bluetooth stack reports for the BMS's advertisement.
+
+    A JK BMS's (service FFE0, manufacturer id 0x0B65) unless told otherwise.
+    """
+    uuids = [JK_SERVICE] if service_uuids is None else service_uuids
+    data = {JK_MANUFACTURER: b"\x01\x02"} if manufacturer_data is None else manufacturer_data
+    advertisement = AdvertisementData(
+        local_name=device.name,
+        manufacturer_data=data,
+        service_data={},
+        service_uuids=uuids,
+        tx_power=None,
+        rssi=-60,
+        platform_data=(),
+    )
+    return BluetoothServiceInfoBleak(
+        name=device.name,
+        address=device.address,
+        rssi=-60,
+        manufacturer_data=data,
+        service_data={},
+        service_uuids=uuids,
+        source=SOURCE_LOCAL,
+        device=device.device,
+        advertisement=advertisement,
+        connectable=True,
+        time=time.monotonic(),
+        tx_power=None,
+    )
+
+
+def advertise(hass: HomeAssistant, info: BluetoothServiceInfoBleak) -> None:
+    """Let Home Assistant's Bluetooth stack see ``info`` (as an adapter would report it).
+
+    The stack then knows the device (``async_ble_device_from_address``) and, when the
+    advertisement matches the manifest, starts a discovery flow.
+    """
+    async_get_advertisement_callback(hass)(info)

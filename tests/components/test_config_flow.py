@@ -6,7 +6,8 @@ the simulated Bluetooth BMS (through ``connection.BLE_CLIENT_CLASS``). Only the 
 is stood in for where a test cannot reach it: ``os.open`` refusing access (root ignores file
 modes), an unexpected error, a USB-HID node; and the kernel's device tree for port listings.
 Creating an entry sets it up: these tests use ``mock_setup_entry`` to keep to the flow, except
-``test_serial_flow_sets_up_the_device``.
+``test_serial_flow_sets_up_the_device`` and ``test_options_choose_what_is_polled`` (the polling
+options seen from the device's side). Bluetooth discovery end to end: ``test_bluetooth.py``.
 """
 
 from __future__ import annotations
@@ -19,22 +20,16 @@ import json
 import os
 from pathlib import Path
 import re
-import time
 from typing import Any
 from unittest.mock import AsyncMock
 
-from bleak.backends.scanner import AdvertisementData
-from homeassistant.components.bluetooth import (
-    SOURCE_LOCAL,
-    BluetoothServiceInfoBleak,
-    async_get_advertisement_callback,
-)
 from homeassistant.config_entries import (
     SOURCE_BLUETOOTH,
     SOURCE_USER,
     ConfigEntryState,
     ConfigFlowResult,
 )
+from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
@@ -45,6 +40,7 @@ import serialx.platforms.serial_linux
 import voluptuous as vol
 
 from custom_components.mppsolar import config_flow, connection
+from custom_components.mppsolar.catalogue import catalogue
 from custom_components.mppsolar.const import (
     CONF_ADDRESS,
     CONF_BAUD,
@@ -53,19 +49,24 @@ from custom_components.mppsolar.const import (
     CONF_FIRMWARE,
     CONF_HOST,
     CONF_MODEL,
+    CONF_POLL_SETTINGS,
     CONF_PORT,
     CONF_PROTOCOL,
     CONF_SERIAL,
     CONF_SETTINGS_INTERVAL,
+    CONF_STATUS_COMMANDS,
     CONF_STATUS_INTERVAL,
     DOMAIN,
     Connection,
 )
+from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.simulator import Faults, create_simulator
 from mppsolar_lib.simulator.base import Simulator
 from mppsolar_lib.simulator.ble import SimulatedBleDevice
 from mppsolar_lib.simulator.hid import SimulatedHidDevice
 from mppsolar_lib.simulator.serve import PtyServer, TcpServer
+
+from .simulated import DALY_SERVICE, advertise, entities, next_poll, served_entry, service_info
 
 INTEGRATION = Path(config_flow.__file__).parent
 STRINGS: dict[str, Any] = json.loads((INTEGRATION / "strings.json").read_text(encoding="utf-8"))
@@ -78,10 +79,6 @@ BOUND = 60
 PI30_SERIAL = "9293333010501"
 PI30_MODEL = "MKS2-8000"
 PI30_FIRMWARE = "00072.70"
-#: A JK BMS advertisement (aiobmsble's matcher: service FFE0, manufacturer id 0x0B65).
-JK_SERVICE = "0000ffe0-0000-1000-8000-00805f9b34fb"
-JK_MANUFACTURER = 0x0B65
-DALY_SERVICE = "0000fff0-0000-1000-8000-00805f9b34fb"
 #: A NAK as a PI30 unit sends it (CRC included).
 NAK = b"(NAK\x73\x73\r"
 
@@ -222,40 +219,6 @@ def opened(path: str) -> int:
         with contextlib.suppress(OSError):
             count += str(fd.readlink()) == path
     return count
-
-
-def service_info(
-    device: SimulatedBleDevice,
-    *,
-    service_uuids: list[str] | None = None,
-    manufacturer_data: dict[int, bytes] | None = None,
-) -> BluetoothServiceInfoBleak:
-    """Return what Home Assistant's Bluetooth stack reports for the BMS's advertisement."""
-    uuids = [JK_SERVICE] if service_uuids is None else service_uuids
-    data = {JK_MANUFACTURER: b"\x01\x02"} if manufacturer_data is None else manufacturer_data
-    advertisement = AdvertisementData(
-        local_name=device.name,
-        manufacturer_data=data,
-        service_data={},
-        service_uuids=uuids,
-        tx_power=None,
-        rssi=-60,
-        platform_data=(),
-    )
-    return BluetoothServiceInfoBleak(
-        name=device.name,
-        address=device.address,
-        rssi=-60,
-        manufacturer_data=data,
-        service_data={},
-        service_uuids=uuids,
-        source=SOURCE_LOCAL,
-        device=device.device,
-        advertisement=advertisement,
-        connectable=True,
-        time=time.monotonic(),
-        tx_power=None,
-    )
 
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -862,11 +825,6 @@ async def matchers(hass: HomeAssistant) -> list[dict[str, Any]]:
     return found
 
 
-def advertise(hass: HomeAssistant, info: BluetoothServiceInfoBleak) -> None:
-    """Let Home Assistant's Bluetooth stack see ``info`` (as an adapter would report it)."""
-    async_get_advertisement_callback(hass)(info)
-
-
 @pytest.mark.usefixtures("enable_bluetooth", "matchers")
 async def test_bluetooth_user_step_lists_and_tests(
     hass: HomeAssistant, bms: SimulatedBleDevice, mock_setup_entry: AsyncMock
@@ -1181,6 +1139,20 @@ async def test_reconfigure_bluetooth_is_not_offered(hass: HomeAssistant) -> None
 # -- options ---------------------------------------------------------------------------------------
 
 
+def options_entry(protocol: str = "pi30", **data: Any) -> MockConfigEntry:
+    """Return an entry of ``protocol`` on a serial port (nothing behind it: not set up)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="x",
+        data={
+            CONF_CONNECTION: Connection.SERIAL,
+            CONF_DEVICE: "/dev/ttyUSB0",
+            CONF_PROTOCOL: protocol,
+            **data,
+        },
+    )
+
+
 @pytest.mark.parametrize(
     ("connection_data", "status"),
     [
@@ -1194,7 +1166,10 @@ async def test_options_set_the_polling_intervals(
     connection_data: dict[str, Any],
     status: int,
 ) -> None:
-    """Defaults per connection (serial 10 s, Bluetooth 30 s; settings 5 min); saved and reloaded."""
+    """Defaults per connection (serial 10 s, Bluetooth 30 s; settings 5 min); saved and reloaded.
+
+    What is polled defaults to everything: every status command, and the settings.
+    """
     entry = MockConfigEntry(
         domain=DOMAIN, unique_id="x", data={**connection_data, CONF_PROTOCOL: "pi30"}
     )
@@ -1205,6 +1180,13 @@ async def test_options_set_the_polling_intervals(
     assert result["step_id"] == "init"
     assert default(result, CONF_STATUS_INTERVAL) == status
     assert default(result, CONF_SETTINGS_INTERVAL) == 300
+    assert default(result, CONF_STATUS_COMMANDS) == ["QPIGS", "Q1"]
+    assert default(result, CONF_POLL_SETTINGS) is True
+    assert (
+        STRINGS["options"]["step"]["init"]["description"]
+        .format(**placeholders(result))
+        .endswith("(protocol pi30).")
+    )
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_STATUS_INTERVAL: 15, CONF_SETTINGS_INTERVAL: 600}
@@ -1212,7 +1194,12 @@ async def test_options_set_the_polling_intervals(
     await settle(hass)
 
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_STATUS_INTERVAL: 15, CONF_SETTINGS_INTERVAL: 600}
+    assert entry.options == {
+        CONF_STATUS_INTERVAL: 15,
+        CONF_SETTINGS_INTERVAL: 600,
+        CONF_STATUS_COMMANDS: ["QPIGS", "Q1"],
+        CONF_POLL_SETTINGS: True,
+    }
     # OptionsFlowWithReload: the changed options reloaded the entry (set up again).
     assert entry.state is ConfigEntryState.LOADED
     assert len(mock_setup_entry.mock_calls) == 1
@@ -1223,11 +1210,7 @@ async def test_options_set_the_polling_intervals(
 
 async def test_options_bounds(hass: HomeAssistant) -> None:
     """Intervals outside sensible bounds are refused by the form."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id="x",
-        data={CONF_CONNECTION: Connection.SERIAL, CONF_DEVICE: "/dev/x", CONF_PROTOCOL: "pi30"},
-    )
+    entry = options_entry()
     entry.add_to_hass(hass)
     result = await hass.config_entries.options.async_init(entry.entry_id)
 
@@ -1240,7 +1223,189 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
     assert schema({CONF_STATUS_INTERVAL: 5, CONF_SETTINGS_INTERVAL: 86400}) == {
         CONF_STATUS_INTERVAL: 5,
         CONF_SETTINGS_INTERVAL: 86400,
+        CONF_STATUS_COMMANDS: ["QPIGS", "Q1"],
+        CONF_POLL_SETTINGS: True,
     }
+
+
+@pytest.mark.parametrize(
+    ("protocol", "fields", "labels"),
+    [
+        # Live status and the Q1 extras; the labels are the library's command descriptions.
+        (
+            "pi30",
+            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS},
+            [
+                "QPIGS – Live status: grid, output, battery, PV",
+                "Q1 – Extra status: charging stage timers, temperatures, fan and SCC state",
+            ],
+        ),
+        # A usage note closing a description is left out of the label.
+        (
+            "daly",
+            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS},
+            [
+                "SOC – State of charge, pack voltage and current",
+                "cellMinMaxVoltages – Highest and lowest cell voltage with their cell numbers",
+                "cellMinMaxTemps – Highest and lowest temperature with their sensor numbers",
+                (
+                    "mosStatus – Charge/discharge state, MOS switches, heartbeat and remaining "
+                    "capacity"
+                ),
+                "status – Cell and sensor counts, charger and load, digital I/O, cycles",
+                "cellVoltages – Voltage of every cell",
+                "cellTemperatures – Every temperature sensor",
+                "cellBalanceState – Which cells are being balanced",
+                "failureCodes – Alarm and failure flags",
+            ],
+        ),
+        # One status command (it must be polled: nothing to choose), and settings.
+        ("jk02_32", {CONF_POLL_SETTINGS}, None),
+        # Two status commands, no settings command.
+        (
+            "jk232",
+            {CONF_STATUS_COMMANDS},
+            [
+                (
+                    "getBalancerData – Basic information: pack voltage, current, capacity, "
+                    "balancing, protection, temperatures"
+                ),
+                "getCellVoltages – Cell voltages (register 04), with min/max/spread",
+            ],
+        ),
+    ],
+)
+async def test_options_offer_the_protocols_commands(
+    hass: HomeAssistant, protocol: str, fields: set[str], labels: list[str] | None
+) -> None:
+    """What can be chosen is the entry's protocol's: its status commands, its settings."""
+    entry = options_entry(protocol)
+    entry.add_to_hass(hass)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    schema = result["data_schema"]
+    assert schema is not None
+    shown_fields = {str(key) for key in schema.schema} - {
+        CONF_STATUS_INTERVAL,
+        CONF_SETTINGS_INTERVAL,
+    }
+    assert shown_fields == fields
+    if labels is not None:
+        offered = options(result, CONF_STATUS_COMMANDS)
+        assert [option["label"] for option in offered] == labels
+        assert [option["value"] for option in offered] == list(
+            get_protocol(protocol).status_commands
+        )
+        assert default(result, CONF_STATUS_COMMANDS) == [option["value"] for option in offered]
+
+
+async def test_options_need_a_status_command(
+    hass: HomeAssistant, mock_setup_entry: AsyncMock
+) -> None:
+    """Choosing no status command is refused, with the choices kept; one is enough."""
+    entry = options_entry()
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    chosen = {
+        CONF_STATUS_INTERVAL: 20,
+        CONF_SETTINGS_INTERVAL: 300,
+        CONF_STATUS_COMMANDS: [],
+        CONF_POLL_SETTINGS: False,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], chosen)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_STATUS_COMMANDS: "no_status_commands"}
+    assert STRINGS["options"]["error"]["no_status_commands"] == (
+        "Choose at least one status command."
+    )
+    schema = result["data_schema"]
+    assert schema is not None
+    suggested = {str(key): (key.description or {}).get("suggested_value") for key in schema.schema}
+    assert suggested == chosen
+    assert entry.options == {}
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**chosen, CONF_STATUS_COMMANDS: ["Q1"]}
+    )
+    await settle(hass)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_STATUS_COMMANDS] == ["Q1"]
+    assert entry.options[CONF_POLL_SETTINGS] is False
+
+
+async def test_options_choose_what_is_polled(
+    hass: HomeAssistant, request: pytest.FixtureRequest
+) -> None:
+    """A PI30 polled for QPIGS only, without settings: nothing else is sent.
+
+    The values only Q1 and the settings report become unavailable (their entities stay, with
+    their history); QPIGS's stay live. Choosing everything again brings them all back.
+    """
+    async with served_entry(hass, request, "pi30", "pty") as entry:
+        coordinator = entry.runtime_data
+        assert {"QPIGS", "Q1", "QPIRI", "QFLAG"} <= set(coordinator.frames)
+        live = {
+            item.entity_id: item
+            for item in entities(hass, entry)
+            if (state := hass.states.get(item.entity_id)) is not None
+            and state.state != STATE_UNAVAILABLE
+        }
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_STATUS_INTERVAL: 10,
+                CONF_SETTINGS_INTERVAL: 300,
+                CONF_STATUS_COMMANDS: ["QPIGS"],
+                CONF_POLL_SETTINGS: False,
+            },
+        )
+        await settle(hass)
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert entry.state is ConfigEntryState.LOADED
+        coordinator = entry.runtime_data
+        await next_poll(hass, 2)
+
+        # Only QPIGS has been sent since the reload.
+        assert set(coordinator.frames) == {"QPIGS"}
+        assert coordinator.last_update_success
+        qpigs = set(get_protocol("pi30").commands["QPIGS"].info)
+        known = {item.key: item for item in catalogue("pi30").values()}
+        gone: list[str] = []
+        for entity_id, item in live.items():
+            field = known[item.unique_id.removeprefix(f"{entry.unique_id}_")]
+            state = hass.states.get(entity_id)
+            assert state is not None
+            if field.settings or field.field not in qpigs:
+                assert state.state == STATE_UNAVAILABLE, entity_id
+                gone.append(entity_id)
+            else:
+                assert state.state != STATE_UNAVAILABLE, entity_id
+        assert "sensor.pi30_simulator_battery_voltage" in live
+        assert "sensor.pi30_simulator_battery_voltage" not in gone
+        assert 10 < len(gone) < len(live)
+
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        assert default(result, CONF_STATUS_COMMANDS) == ["QPIGS"]
+        assert default(result, CONF_POLL_SETTINGS) is False
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"],
+            {
+                CONF_STATUS_INTERVAL: 10,
+                CONF_SETTINGS_INTERVAL: 300,
+                CONF_STATUS_COMMANDS: ["QPIGS", "Q1"],
+                CONF_POLL_SETTINGS: True,
+            },
+        )
+        await settle(hass)
+        for entity_id in live:
+            state = hass.states.get(entity_id)
+            assert state is not None
+            assert state.state != STATE_UNAVAILABLE, entity_id
 
 
 # -- translations ------------------------------------------------------------------------------------
