@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 import homeassistant  # noqa: E402
 from homeassistant.const import Platform  # noqa: E402
 
-from custom_components.mppsolar.catalogue import SETTING_SUFFIX, Entry, catalogue, option_key  # noqa: E402
+from custom_components.mppsolar.catalogue import Entry, catalogue, option_key  # noqa: E402
 from custom_components.mppsolar.const import DOMAIN  # noqa: E402
 from mppsolar_lib.protocols import list_protocols  # noqa: E402
 from mppsolar_lib.protocols.fields import FieldKind  # noqa: E402
@@ -64,6 +64,109 @@ SERIES_ICONS = {
     "digital_output": "mdi:electric-switch",
 }
 
+#: Names that read badly as the library gives them, reviewed one by one: platform -> translation
+#: key -> English name. The library's names follow the manufacturers' documents and the
+#: reference implementation (``AllowSccOnFlag``, ``Is Load On``, ``Cell OVP``); these are what a
+#: Home Assistant user reads. A binary sensor is named for what is on (``Load output``), not
+#: asked about (``Is load on``). Every key must exist (a stale override fails the generation).
+NAMES: dict[Platform, dict[str, str]] = {
+    Platform.BINARY_SENSOR: {
+        # PI30/PI41 device status bits (QPIGS, QPGS).
+        "is_ac_charging_on": "AC charging",
+        "is_battery_over": "Battery overvoltage",
+        "is_battery_under": "Battery undervoltage",
+        "is_battery_voltage_to_steady_while_charging": "Battery voltage steady while charging",
+        "is_charging_on": "Charging",
+        "is_charging_to_float": "Float charging",
+        "is_configuration_changed": "Configuration changed",
+        "is_dustproof_installed": "Dustproof installed",
+        "is_l1_ac_charging_on": "L1 AC charging",
+        "is_l1_line_not_ok": "L1 line not OK",
+        "is_l1_scc_charging_on": "L1 SCC charging",
+        "is_l1_scc_ok": "L1 SCC OK",
+        "is_load_on": "Load output",
+        "is_reserved": "Reserved flag",
+        "is_sbu_priority_version_added": "SBU priority version",
+        "is_scc_charging_on": "SCC charging",
+        "is_scc_firmware_updated": "SCC firmware updated",
+        "is_switched_on": "Power switch",
+        # Warnings.
+        "ac_charger_keep_battery_voltage_function_enable_diable": (
+            "AC charger keep battery voltage function enabled"
+        ),
+        "battery_over_voltage": "Battery overvoltage",
+        "battery_under": "Battery undervoltage",
+        "battery_under_voltage": "Battery undervoltage",
+        "dc_ripple_alarm": "DC ripple alarm",
+        "dc_ripple_warning": "DC ripple warning",
+        "eeprom_fail": "EEPROM failure",
+        "high_v_ac_out_alarm": "High AC output voltage alarm",
+        "high_v_ac_out_warning": "High AC output voltage warning",
+        "low_v_ac_out_alarm": "Low AC output voltage alarm",
+        "low_v_ac_out_warning": "Low AC output voltage warning",
+        "off_reason_paygo": "Off reason: pay-as-you-go",
+        "over_load": "Overload",
+    },
+    Platform.SENSOR: {
+        "allowscconflag": "Allow SCC on flag",
+        "chargeaveragecurrent": "Charge average current",
+        "alarm_todo": "Alarm (undocumented)",
+        "equilibrium_state_todo": "Equilibrium state (undocumented)",
+        "equilibrium_state_2_todo": "Equilibrium state 2 (undocumented)",
+        "protection_state_todo": "Protection state (undocumented)",
+        "flags_todo": "Digital input/output state",
+        "input_voltage_rang": "Input voltage range",
+        "parallel_max_num": "Max parallel units",
+        "battery_constant_charge_voltage_c_v": "Battery constant charge voltage (CV)",
+        "battery_under_soc": "Battery under SOC",
+        "battery_under_back_soc": "Battery under back SOC",
+        "battery_under_soc_to_2nd": "Battery under SOC to 2nd",
+        "battery_weak_soc": "Battery weak SOC",
+        "battery_weak_back_soc": "Battery weak back SOC",
+        "bus_voltage": "Bus voltage",
+        "charge_discharge_cycles": "Charge/discharge cycles",
+        "charging_discharging": "Charging/discharging",
+        "balance_on_off": "Balance on/off",
+        "load_output_state_on_off": "Load output state",
+        "day_sequence_number_0_364": "Day sequence number",
+        "yield_total_user_resettable_counter": "Yield total (user resettable)",
+        "state_of_charge": "State of charge",
+        "time_to_go": "Time to go",
+        "time_to_go_averaging_period": "Time to go averaging period",
+        "rsv1": "Reserved current 1",
+        "rsv2": "Reserved current 2",
+        # JK BMS protection thresholds (its app's abbreviations).
+        "cell_ovp": "Cell overvoltage protection",
+        "cell_ovpr": "Cell overvoltage recovery",
+        "cell_uvp": "Cell undervoltage protection",
+        "cell_uvpr": "Cell undervoltage recovery",
+        "charge_ocp_delay": "Charge overcurrent protection delay",
+        "charge_ocp_recovery_time": "Charge overcurrent protection recovery time",
+        "discharge_ocp_delay": "Discharge overcurrent protection delay",
+        "discharge_ocp_recovery_time": "Discharge overcurrent protection recovery time",
+        "charge_otp": "Charge overtemperature protection",
+        "charge_otp_recovery": "Charge overtemperature recovery",
+        "charge_utp": "Charge undertemperature protection",
+        "charge_utp_recovery": "Charge undertemperature recovery",
+        "discharge_otp": "Discharge overtemperature protection",
+        "discharge_otp_recovery": "Discharge overtemperature recovery",
+        "mos_otp": "MOS overtemperature protection",
+        "mos_otp_recovery": "MOS overtemperature recovery",
+        "scp_delay": "Short-circuit protection delay",
+        "scp_recovery_time": "Short-circuit protection recovery time",
+        "mos_temp": "MOS temperature",
+        "percent_remain": "State of charge",
+        "capacity_remain": "Remaining capacity",
+        # Which cell (or probe) holds the extreme: not a second "cell" in the name.
+        "max_voltage_cell": "Cell with max voltage",
+        "min_voltage_cell": "Cell with min voltage",
+        "max_cell_voltage_cell": "Cell with max voltage",
+        "min_cell_voltage_cell": "Cell with min voltage",
+        "max_temperature_cell": "Cell with max temperature",
+        "min_temperature_cell": "Cell with min temperature",
+    },
+}
+
 _REFERENCE = re.compile(r"\[%key:([^%]+)%\]")
 
 
@@ -86,10 +189,11 @@ def _name(entry: Entry) -> str:
     """Return the English name of ``entry``'s translation key."""
     if entry.series is not None:
         return SERIES_NAMES[entry.translation_key]
-    name = sentence(entry.info.name)
+    name = NAMES.get(entry.platform, {}).get(entry.translation_key) or sentence(entry.info.name)
     if "{" in name or "}" in name:
         raise ValueError(f"{entry.key}: braces in a name would be read as a placeholder")
-    return f"{name} setting" if entry.key.endswith(SETTING_SUFFIX) and entry.settings else name
+    # The key got the suffix because a status field has the field's key (not just its name).
+    return f"{name} setting" if entry.key != entry.field else name
 
 
 def _state(label: str) -> str:
@@ -98,8 +202,26 @@ def _state(label: str) -> str:
 
 
 def entries() -> list[Entry]:
-    """Return every entry of every protocol."""
-    return [entry for protocol in list_protocols() for entry in catalogue(protocol).values()]
+    """Return every entry of every protocol (checking that each protocol's names are distinct).
+
+    Two entities of one device must not read the same, whatever their platforms; each name
+    override must name an entry.
+    """
+    found: list[Entry] = []
+    for protocol in list_protocols():
+        named: dict[str, str] = {}
+        for entry in catalogue(protocol).values():
+            found.append(entry)
+            if entry.series is not None:
+                continue
+            name = _name(entry).casefold()
+            if (other := named.setdefault(name, entry.key)) != entry.key:
+                raise ValueError(f"{protocol}: {other} and {entry.key} are both named {name!r}")
+    keys = {(entry.platform, entry.translation_key) for entry in found}
+    stale = [(p, key) for p, names in NAMES.items() for key in names if (p, key) not in keys]
+    if stale:
+        raise ValueError(f"name overrides for entries no protocol has: {stale}")
+    return found
 
 
 def entity_section(all_entries: list[Entry]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 
-from mppsolar_lib.errors import MppSolarError, PortError
+from mppsolar_lib.errors import MppSolarError
 
 from .connection import build_device, describe
 from .const import DOMAIN
@@ -21,26 +21,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> 
     """Connect to the device, poll it once, and set up its entities."""
     try:
         device = build_device(hass, entry.data)
-    except PortError as err:
+    except MppSolarError as err:
+        # For good: settings no port takes (a negative baud rate), a protocol this version of
+        # the library does not know. Nothing is opened yet: a device out of reach fails below.
         raise ConfigEntryError(
             translation_domain=DOMAIN,
             translation_key="bad_port",
             translation_placeholders={"port": describe(entry.data), "error": str(err)},
         ) from err
-    except MppSolarError as err:
-        # Not reachable yet: a Bluetooth BMS Home Assistant has not heard since it started.
-        raise _cannot_open(entry, err) from err
+    # Closed when the entry unloads, and when this setup fails.
+    entry.async_on_unload(device.close)
     try:
         await device.open()
     except MppSolarError as err:
-        await device.close()
         raise _cannot_open(entry, err) from err
     coordinator = MppSolarCoordinator(hass, entry, device)
-    try:
-        await coordinator.async_config_entry_first_refresh()
-    except ConfigEntryNotReady:
-        await device.close()
-        raise
+    await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     # New options reload the entry: the options flow is an OptionsFlowWithReload (an update
     # listener here would also make the reconfigure flow's async_update_reload_and_abort fail).
@@ -58,8 +54,5 @@ def _cannot_open(entry: MppSolarConfigEntry, err: MppSolarError) -> ConfigEntryN
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> bool:
-    """Unload the entities and close the link."""
-    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
-    if unloaded:
-        await entry.runtime_data.device.close()
-    return unloaded
+    """Unload the entities (the link closes once they are: see ``async_setup_entry``)."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -52,7 +52,6 @@ import voluptuous as vol
 from mppsolar_lib.device import Device
 from mppsolar_lib.errors import DeviceTimeoutError, MppSolarError, NAKError, PortError
 from mppsolar_lib.protocols import Protocol, get_protocol, list_protocols
-from mppsolar_lib.protocols.command import Kind
 from mppsolar_lib.transports.ble import DALY, JK, MODELS
 from mppsolar_lib.transports.paths import VOLTRONIC_USB_ID
 
@@ -79,6 +78,7 @@ from .const import (
     Connection,
 )
 from .coordinator import polled_status_commands, polls_settings, settings_interval, status_interval
+from .identity import read_identity
 
 #: Where device nodes and the kernel's device tree are (module constants: tests point them at a
 #: fake tree to list USB-HID devices).
@@ -100,8 +100,6 @@ DEFAULT_JK_PROTOCOL = "jk02_32"
 #: Daly Bluetooth modules: advertised name prefix and manufacturer ids (aiobmsble's matchers).
 DALY_NAME_PREFIX = "DL-"
 DALY_MANUFACTURER_IDS = frozenset({0x0102, 0x0104, 0x0302, 0x0303, 0x0402})
-#: Protocol families the library's detection identifies, and reports the serial number of.
-DETECTABLE_PREFIXES = ("pi", "ved")
 #: Serial speeds accepted (Voltronic units use 2400, BMSs 9600 or 115200).
 BAUD_MIN, BAUD_MAX = 300, 921600
 #: Polling bounds (seconds). A PI30 status poll takes ~1.5 s at 2400 baud.
@@ -170,59 +168,18 @@ async def _detect(device: Device) -> Found:
 
 
 async def _test(device: Device) -> Found:
-    """Send the chosen protocol's first status command; then read the identity if it can."""
+    """Send the chosen protocol's first status command; then read the identity if it can.
+
+    The identity comes from the protocol's own queries, normalised as detection normalises
+    it: the same unit gets the same unique id whether its protocol was detected or chosen.
+    """
     protocol = device.protocol
     assert protocol is not None  # built with the chosen protocol
     await device.command(protocol.status_commands[0])
     # A JK BMS on Bluetooth shows its record layout (jk02 or jk02_32) in what it sends.
     layout: str | None = getattr(device.transport, "detected_protocol", None)
-    model, firmware, serial = await _identity(device, protocol)
-    return Found(layout or protocol.id, model, firmware, serial)
-
-
-async def _identity(
-    device: Device, protocol: Protocol
-) -> tuple[str | None, str | None, str | None]:
-    """Return (model, firmware, serial) as far as the device tells them; never raises.
-
-    Voltronic and VE.Direct units: through detection (it normalises the serial number the same
-    way for entries made by detection). Others: their identity command, if one has a serial
-    number.
-    """
-    try:
-        if protocol.id.startswith(DETECTABLE_PREFIXES):
-            detection = await device.identify()
-            return detection.model, detection.firmware, detection.serial
-        command = identity_command(protocol)
-        if command is None:
-            return None, None, None
-        result = await device.command(command)
-    except MppSolarError as err:
-        LOGGER.debug("%s: identity not read: %s", device.name, err)
-        return None, None, None
-    return (
-        _text(result.get("device_model")),
-        _text(result.get("software_version")),
-        _text(result.get("serial_number")),
-    )
-
-
-def identity_command(protocol: Protocol) -> str | None:
-    """Return the query that reports ``protocol``'s serial number (``getInfo``), if any."""
-    for name in (*protocol.id_commands, *protocol.commands):
-        definition = protocol.commands.get(name)
-        if (
-            definition is not None
-            and definition.kind is Kind.QUERY
-            and "serial_number" in definition.info
-        ):
-            return name
-    return None
-
-
-def _text(value: object) -> str | None:
-    """Return ``value`` as stripped text, ``None`` when empty or missing."""
-    return (str(value).strip() or None) if value is not None else None
+    identity = await read_identity(device)
+    return Found(layout or protocol.id, identity.model, identity.firmware, identity.serial)
 
 
 def _failure(err: MppSolarError) -> ProbeFailed:

@@ -60,9 +60,14 @@ BLE_CLIENT_CLASS: type[BleakClient] = BleakClientWithServiceCache
 BLE_HANDSHAKE_TIMEOUT: float = HANDSHAKE_TIMEOUT
 
 
-async def _never_scan(address: str, timeout: float) -> BLEDevice | None:
-    """Scan through Home Assistant only: its Bluetooth stack owns the adapters."""
-    return None
+async def _not_heard(address: str, timeout: float) -> BLEDevice | None:
+    """Fail to connect to a device Home Assistant's Bluetooth stack does not know (yet).
+
+    The transport asks this when the stack had no ``BLEDevice`` for the address, instead of
+    scanning: the stack owns the adapters. Transient: after a restart, a BMS is known once
+    Home Assistant hears it again.
+    """
+    raise TransportError(f"{address}: not in range of any Bluetooth adapter or proxy")
 
 
 def describe(data: Mapping[str, Any]) -> str:
@@ -82,7 +87,8 @@ def build_transport(
 
     ``protocol`` overrides the entry's (the config flow probes before one is known). A
     Bluetooth link gets its ``BLEDevice`` from Home Assistant's Bluetooth stack (so it works
-    through ESPHome proxies) and asks for a fresh one on every reconnect.
+    through ESPHome proxies), fresh on every connect; it never scans itself: the stack owns the
+    adapters.
     """
     connection = Connection(data[CONF_CONNECTION])
     protocol = protocol or data.get(CONF_PROTOCOL)
@@ -92,16 +98,12 @@ def build_transport(
         def fresh() -> BLEDevice | None:
             return bluetooth.async_ble_device_from_address(hass, address, connectable=True)
 
-        ble_device = fresh()
-        if ble_device is None:
-            # Transient: after a restart, the BMS is known once Home Assistant hears it again.
-            raise TransportError(f"{address}: not in range of any Bluetooth adapter or proxy")
         return BleTransport(
-            ble_device,
+            address,
             protocol or "",
             device_callback=fresh,
             client_class=BLE_CLIENT_CLASS,
-            find_device=_never_scan,
+            find_device=_not_heard,
             handshake_timeout=BLE_HANDSHAKE_TIMEOUT,
         )
     if connection in (Connection.TCP, Connection.UDP):

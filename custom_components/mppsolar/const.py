@@ -33,10 +33,11 @@ CONF_ADDRESS: Final = "address"
 CONF_BAUD: Final = "baud"
 #: Protocol id (``pi30``, ``jk02_32`` …), as detected or chosen.
 CONF_PROTOCOL: Final = "protocol"
-#: Identity seen when the entry was made (shown until the device reports it again).
+#: Identity the device last reported (when the entry was made, updated at each setup).
 CONF_MODEL: Final = "model"
 CONF_FIRMWARE: Final = "firmware"
 CONF_SERIAL: Final = "serial_number"
+CONF_HARDWARE: Final = "hardware_version"
 
 # Options.
 CONF_STATUS_INTERVAL: Final = "status_interval"

@@ -3,7 +3,8 @@
 Which of the protocol's status commands are polled, and whether its settings are, is the
 entry's choice (options); a command the unit refuses is dropped on its own. A JK BMS on
 Bluetooth shows its record layout (24 or 32 cells) while connecting: the coordinator switches
-to it, and keeps it in the entry.
+to it, and keeps it in the entry. At each setup it reads the device's identity (model,
+firmware, serial number, hardware version) for the device registry, and keeps it in the entry.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .const import (
     LOGGER,
     Connection,
 )
+from .identity import Identity, carries_identity, read_identity, status_identity
 
 type MppSolarConfigEntry = ConfigEntry[MppSolarCoordinator]
 
@@ -57,10 +59,6 @@ class MppSolarData:
 
     status: dict[str, Field] = field(default_factory=dict)
     settings: dict[str, Field] = field(default_factory=dict)
-
-    def get(self, key: str) -> Field | None:
-        """Return field ``key`` from the status, else from the settings."""
-        return self.status.get(key) or self.settings.get(key)
 
     def value(self, key: str, *, settings: bool = False) -> Value:
         """Return the value of field ``key`` in the status (or the settings) answers, if any."""
@@ -129,6 +127,10 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         self.dropped: set[str] = set()
         #: The last exchange of each command (diagnostics).
         self.frames: dict[str, Frame] = {}
+        #: Who the device says it is: as the entry knows it, read again at setup.
+        self.identity = Identity.from_data(entry.data)
+        # The identity comes with the first status answers (VE.Direct text), not asked for.
+        self._identity_in_status = False
         self._settings_due = 0.0
 
     @property
@@ -144,13 +146,30 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         polled = polled_status_commands(self.config_entry, self.protocol)
         return self.dropped | (set(self.protocol.status_commands) - set(polled))
 
-    def refresh_settings_soon(self) -> None:
-        """Read the settings with the next update (after a write)."""
-        self._settings_due = 0.0
-
     async def _async_setup(self) -> None:
-        """Before the first poll, take the record layout the link saw while connecting."""
+        """Before the first poll: take the record layout the link saw, ask who the device is.
+
+        A device whose status carries its identity (VE.Direct text) is not asked: its first
+        poll tells.
+        """
         self._adopt_layout()
+        self._identity_in_status = carries_identity(self.protocol)
+        if not self._identity_in_status:
+            self._keep_identity(await read_identity(self.device))
+
+    def _keep_identity(self, reported: Identity) -> None:
+        """Take the reported identity; keep what changed (a firmware update) in the entry.
+
+        What the device did not report now (it did not answer, it has no such query) stays as
+        the entry knew it. The entities are created after the first poll: their device shows
+        it.
+        """
+        self.identity = reported.or_else(self.identity)
+        entry = self.config_entry
+        known = self.identity.as_data()
+        if any(entry.data.get(key) != value for key, value in known.items()):
+            LOGGER.debug("%s: identity %s", self.device.name, self.identity)
+            self.hass.config_entries.async_update_entry(entry, data={**entry.data, **known})
 
     async def _async_update_data(self) -> MppSolarData:
         """Poll the status, and the settings when they are due."""
@@ -167,6 +186,10 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                     self.hass.config_entries.async_schedule_reload, self.config_entry.entry_id
                 )
                 return MppSolarData(status=_fields(status), settings=previous.settings)
+        if self._identity_in_status:
+            # Before the entities are made: their device shows it.
+            self._identity_in_status = False
+            self._keep_identity(status_identity(status.values()))
         settings = previous.settings
         now = time.monotonic()
         if self.poll_settings and now >= self._settings_due:

@@ -12,15 +12,7 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import (
-    CONF_ADDRESS,
-    CONF_CONNECTION,
-    CONF_FIRMWARE,
-    CONF_MODEL,
-    CONF_SERIAL,
-    DOMAIN,
-    Connection,
-)
+from .const import CONF_ADDRESS, CONF_CONNECTION, DOMAIN, Connection
 from .coordinator import MppSolarCoordinator
 
 #: Who makes the devices a protocol family talks to (by protocol id prefix).
@@ -43,11 +35,16 @@ class MppSolarEntity(CoordinatorEntity[MppSolarCoordinator]):
     _attr_has_entity_name = True
 
     def __init__(self, coordinator: MppSolarCoordinator, key: str) -> None:
-        """Attach to the entry's device; ``key`` makes the unique id (``<entry unique id>_<key>``)."""
+        """Attach to the entry's device; ``key`` makes the unique id (``<entry unique id>_<key>``).
+
+        The device's model, serial number and versions are what it reported at this setup
+        (else what the entry knew): the device registry follows a firmware update.
+        """
         super().__init__(coordinator)
         entry = coordinator.config_entry
         data = entry.data
         protocol = coordinator.protocol
+        identity = coordinator.identity
         unique = entry.unique_id or entry.entry_id
         self._attr_unique_id = f"{unique}_{key}"
         connections = set()
@@ -57,10 +54,11 @@ class MppSolarEntity(CoordinatorEntity[MppSolarCoordinator]):
             identifiers={(DOMAIN, unique)},
             connections=connections,
             manufacturer=manufacturer(protocol.id),
-            model=data.get(CONF_MODEL) or protocol.id.upper(),
+            model=identity.model or protocol.id.upper(),
             model_id=protocol.id,
-            serial_number=data.get(CONF_SERIAL),
-            sw_version=data.get(CONF_FIRMWARE),
+            serial_number=identity.serial,
+            sw_version=identity.firmware,
+            hw_version=identity.hardware,
         )
 
 

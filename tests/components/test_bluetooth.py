@@ -34,6 +34,7 @@ from custom_components.mppsolar.const import (
     Connection,
 )
 from custom_components.mppsolar.coordinator import MppSolarConfigEntry
+from custom_components.mppsolar.identity import Identity
 from mppsolar_lib.simulator import Faults, create_simulator
 from mppsolar_lib.simulator.ble import SimulatedBleDevice
 
@@ -56,6 +57,8 @@ class Bms:
     cell: str
     soc: str
     voltage: str
+    #: What it reports of itself (its device shows it; its entry keeps it).
+    identity: Identity = field(default_factory=Identity)
     #: Advertisement (service UUIDs, manufacturer data) when not a JK BMS's.
     advertisement: dict[str, Any] = field(default_factory=dict)
 
@@ -70,8 +73,12 @@ JK = Bms(
     "JK-B2A24S15P",
     "C8:47:8C:00:00:01",
     cell="sensor.jk_b2a24s15p_cell_1_voltage",
-    soc="sensor.jk_b2a24s15p_percent_remain",
+    soc="sensor.jk_b2a24s15p_state_of_charge",
     voltage="sensor.jk_b2a24s15p_battery_voltage",
+    # From its device information record, read at setup (the discovery knew only the address).
+    identity=Identity(
+        model="JK_B2A24S15P", firmware="11.26", serial="31213480085", hardware="11.XW"
+    ),
 )
 DALY = Bms(
     "daly",
@@ -80,6 +87,7 @@ DALY = Bms(
     cell="sensor.dl_40d63c2f1234_cell_1_voltage",
     soc="sensor.dl_40d63c2f1234_soc",
     voltage="sensor.dl_40d63c2f1234_battery_bank_voltage",
+    # Daly's protocol has no identity query: the device shows the protocol as its model.
     advertisement={"service_uuids": [DALY_SERVICE], "manufacturer_data": {}},
 )
 
@@ -185,6 +193,15 @@ async def test_discovered_bms_is_polled_lost_and_found(
     )
     assert device is not None
     assert device.model_id == model.simulator
+    assert device.manufacturer is not None
+    expected = model.identity
+    assert device.model == (expected.model or model.simulator.upper())
+    assert (device.serial_number, device.sw_version, device.hw_version) == (
+        expected.serial,
+        expected.firmware,
+        expected.hardware,
+    )
+    assert Identity.from_data(entry.data) == expected
     assert len(entities(hass, entry)) > 50
     assert 2.5 < value(hass, model.cell) < 3.65
     assert 0 <= value(hass, model.soc) <= 100
@@ -382,3 +399,28 @@ async def test_bms_not_heard_yet_is_retried(
     assert not hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert 2.5 < value(hass, "sensor.jk_bms_cell_1_voltage") < 3.65
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@pytest.mark.usefixtures("enable_bluetooth")
+async def test_failed_setup_lets_the_bms_go(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, bms_on_air: list[SimulatedBleDevice]
+) -> None:
+    """A BMS that connects but answers nothing: setup is retried, and the link is closed.
+
+    A BMS takes one connection at a time: between retries, its phone app can connect.
+    """
+    monkeypatch.setattr(connection, "BLE_TIMEOUT", 0.2)
+    bms = on_the_air(monkeypatch, "daly", DALY.name, "AA:BB:CC:DD:EE:02", faults=Faults(silence=1))
+    bms_on_air.append(bms)
+    advertise(hass, service_info(bms, **DALY.advertisement))
+    entry = bluetooth_entry(bms.address, "daly")
+    entry.add_to_hass(hass)
+
+    async with asyncio.timeout(BOUND):
+        await hass.config_entries.async_setup(entry.entry_id)
+    await settle(hass)
+
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason is not None
+    assert bms.connections >= 1  # reconnected once after the silence, as on a real link
+    assert not bms.connected

@@ -102,11 +102,13 @@ async def test_unavailable_then_available(
         await server.start()
         entry = serial_entry(server, "pi30")
         entity_id = BATTERY_VOLTAGE
+        flag_id = "binary_sensor.pi30_simulator_load_output"
     else:
         server = TcpServer(simulator)
         await server.start()
         entry = tcp_entry(server, "pi30")
         entity_id = "sensor.pi30_gateway_battery_voltage"
+        flag_id = "binary_sensor.pi30_gateway_load_output"
     try:
         await set_up(hass, entry)
         assert hass.states.get(entity_id).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
@@ -115,9 +117,9 @@ async def test_unavailable_then_available(
         await server.close()
         await next_poll(hass, 2)
         assert hass.states.get(entity_id).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
-        flag = hass.states.get("binary_sensor.pi30_simulator_is_load_on")
-        if flag is not None:
-            assert flag.state == STATE_UNAVAILABLE
+        flag = hass.states.get(flag_id)
+        assert flag is not None
+        assert flag.state == STATE_UNAVAILABLE
         assert len(records(caplog, logging.ERROR, "Error fetching")) == 1
 
         server = (

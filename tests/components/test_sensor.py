@@ -81,8 +81,9 @@ async def test_disabled_entities_work_when_enabled(
 
 async def test_settings_read_later_get_their_sensors(hass: HomeAssistant) -> None:
     """Settings the first poll could not read get their sensors when they arrive."""
-    # QPIGS and Q1 answer; QPIRI and QFLAG are garbled on all three attempts each.
-    faults = Faults(script=("none", "none", *("crc",) * 6))
+    # The identity (QID, QVFW, QMN), QPIGS and Q1 answer; QPIRI and QFLAG are garbled on all
+    # three attempts each.
+    faults = Faults(script=(*("none",) * 5, *("crc",) * 6))
     async with PtyServer(create_simulator("pi30"), faults) as server:
         entry = serial_entry(server, "pi30")
         await set_up(hass, entry)

@@ -138,6 +138,50 @@ def test_resolve_references() -> None:
         gen.resolve("[%key:component::mppsolar::config%]", own)
 
 
+def test_names_read_well() -> None:
+    """No generated name keeps a library spelling that reads badly in Home Assistant.
+
+    No CamelCase (``AllowSccOnFlag``), no question (``Is load on``), no word twice in a row
+    (``setting setting``), no note to developers (``TODO``), no spaced slash.
+    """
+    section = _load(INTEGRATION / "strings.json")["entity"]
+    names = [item["name"] for items in section.values() for item in items.values()]
+    reads_badly = (
+        re.compile(r"[a-z][A-Z]"),
+        re.compile(r"^Is "),
+        re.compile(r"\b(\w+) \1\b", re.IGNORECASE),
+        re.compile(r"\btodo\b", re.IGNORECASE),
+        re.compile(r" / "),
+    )
+    offenders = [name for name in names if any(pattern.search(name) for pattern in reads_badly)]
+    assert offenders == []
+
+
+def test_name_overrides_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An override for a key no protocol has, or one that makes two names alike, fails."""
+    names = {platform: dict(table) for platform, table in gen.NAMES.items()}
+    monkeypatch.setattr(gen, "NAMES", names)
+    names[Platform.SENSOR]["no_such_field"] = "Nothing"
+    with pytest.raises(ValueError, match="no_such_field"):
+        gen.entries()
+    del names[Platform.SENSOR]["no_such_field"]
+    # Every PI protocol reports both: they must not read the same.
+    names[Platform.SENSOR]["battery_charging_current"] = "Battery voltage"
+    with pytest.raises(
+        ValueError,
+        match="battery_voltage and battery_charging_current are both named 'battery voltage'",
+    ):
+        gen.entries()
+
+
+def test_setting_suffix_only_when_added() -> None:
+    """A settings value named "… setting" by the library is not called "… setting setting"."""
+    section = _load(INTEGRATION / "strings.json")["entity"]["sensor"]
+    assert section["output_model_setting"]["name"] == "Output model setting"
+    # QPIRI's output voltage shares QPIGS's key: it is told apart as the setting.
+    assert section["ac_output_voltage_setting"]["name"] == "AC output voltage setting"
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
