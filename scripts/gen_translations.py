@@ -32,7 +32,8 @@ if str(ROOT) not in sys.path:
 import homeassistant  # noqa: E402
 from homeassistant.const import Platform  # noqa: E402
 
-from custom_components.mppsolar.catalogue import Entry, catalogue, option_key  # noqa: E402
+from custom_components.mppsolar import energy  # noqa: E402
+from custom_components.mppsolar.catalogue import Control, Entry, catalogue, controls, option_key  # noqa: E402
 from custom_components.mppsolar.const import DOMAIN  # noqa: E402
 from mppsolar_lib.protocols import list_protocols  # noqa: E402
 from mppsolar_lib.protocols.fields import FieldKind  # noqa: E402
@@ -167,6 +168,27 @@ NAMES: dict[Platform, dict[str, str]] = {
     },
 }
 
+#: Names of settings (select, number, switch entities) that read badly as the library gives
+#: them, by setting key. Every key must be a setting of some protocol.
+CONTROL_NAMES: dict[str, str] = {
+    "battery_constant_charge_voltage_c_v": "Battery constant charge voltage (CV)",
+    "ac_charger_keep_battery_voltage_function_enable_diable": (
+        "AC charger keep battery voltage function"
+    ),
+    "max_ac_charging_current": "Max AC charging current",
+    "battery_recharge_voltage": "Battery re-charge voltage",
+    "battery_redischarge_voltage": "Battery re-discharge voltage",
+    "silence_buzzer_or_open_buzzer": "Silence buzzer",
+    "charging_mos": "Charging MOSFET",
+    "discharging_mos": "Discharging MOSFET",
+    "charging": "Charging MOSFET",
+    "discharging": "Discharging MOSFET",
+}
+
+#: Appended to the name of a safety setting's entity: changing it can harm the battery or cut
+#: the power (its entity is disabled until the user enables it).
+SAFETY_SUFFIX = " (safety setting)"
+
 _REFERENCE = re.compile(r"\[%key:([^%]+)%\]")
 
 
@@ -256,6 +278,66 @@ def entity_section(all_entries: list[Entry]) -> dict[str, Any]:
     return section
 
 
+def control_name(control: Control) -> str:
+    """Return the English name of a setting's entity (marked when it is a safety setting)."""
+    setting = control.setting
+    name = CONTROL_NAMES.get(setting.key) or sentence(setting.name)
+    if "{" in name or "}" in name:
+        raise ValueError(f"{setting.key}: braces in a name would be read as a placeholder")
+    return name + SAFETY_SUFFIX if setting.safety else name
+
+
+def all_controls() -> list[Control]:
+    """Return the settings of every protocol (checking each protocol's names are distinct)."""
+    found: list[Control] = []
+    for protocol in list_protocols():
+        named: dict[str, str] = {}
+        for control in controls(protocol).values():
+            found.append(control)
+            name = control_name(control).casefold()
+            if (other := named.setdefault(name, control.key)) != control.key:
+                raise ValueError(f"{protocol}: {other} and {control.key} are both named {name!r}")
+    stale = sorted(set(CONTROL_NAMES) - {control.key for control in found})
+    if stale:
+        raise ValueError(f"name overrides for settings no protocol has: {stale}")
+    return found
+
+
+def control_section(found: list[Control]) -> dict[str, Any]:
+    """Return the select, number and switch parts of the ``entity`` section.
+
+    A key several protocols share takes the name most of them give it; a select's states are
+    the options of all of them.
+    """
+    names: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    states: dict[tuple[str, str], dict[str, Counter[str]]] = defaultdict(
+        lambda: defaultdict(Counter)
+    )
+    for control in found:
+        where = (str(control.platform), control.key)
+        names[where][control_name(control)] += 1
+        for option, label in control.options.items():
+            states[where][option][_state(label)] += 1
+    section: dict[str, Any] = {}
+    for where in sorted(names):
+        platform, key = where
+        item: dict[str, Any] = {"name": names[where].most_common(1)[0][0]}
+        if where in states:
+            item["state"] = {
+                option: texts.most_common(1)[0][0]
+                for option, texts in sorted(states[where].items())
+            }
+        section.setdefault(platform, {})[key] = item
+    return section
+
+
+#: The icons of the actions (services.yaml).
+SERVICE_ICONS = {
+    "send_command": {"service": "mdi:console-line"},
+    "write_setting": {"service": "mdi:cog-transfer"},
+}
+
+
 def icons(all_entries: list[Entry]) -> dict[str, Any]:
     """Return icons.json: the icon the hints give each translation key (most common wins)."""
     found: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
@@ -267,6 +349,61 @@ def icons(all_entries: list[Entry]) -> dict[str, Any]:
     for (platform, key), counts in sorted(found.items()):
         section.setdefault(platform, {})[key] = {"default": counts.most_common(1)[0][0]}
     return {"entity": section}
+
+
+#: What the energy sensors (energy.py) measure: English name and icon.
+ENERGY_QUANTITIES: dict[energy.Quantity, tuple[str, str]] = {
+    energy.Quantity.PV: ("PV energy", "mdi:solar-power"),
+    energy.Quantity.OUTPUT: ("AC output energy", "mdi:home-lightning-bolt"),
+    energy.Quantity.BATTERY_CHARGE: ("Battery charge energy", "mdi:battery-arrow-up"),
+    energy.Quantity.BATTERY_DISCHARGE: ("Battery discharge energy", "mdi:battery-arrow-down"),
+    energy.Quantity.GRID_IMPORT: ("Grid import energy", "mdi:transmission-tower-import"),
+    energy.Quantity.GRID_EXPORT: ("Grid export energy", "mdi:transmission-tower-export"),
+}
+#: How a device counter's name reads, by its period; an integrated sensor says it is one.
+ENERGY_PERIODS: dict[energy.Period, str] = {
+    energy.Period.TOTAL: "Total {}",
+    energy.Period.YEAR: "{} this year",
+    energy.Period.MONTH: "{} this month",
+    energy.Period.TODAY: "{} today",
+}
+INTEGRATED = "{} (integrated)"
+
+
+def energy_sensors() -> dict[str, tuple[str, str]]:
+    """Return the name and icon of every energy sensor, by translation key.
+
+    An energy sensor must not share its key (its unique id's end, its translation key), or its
+    name, with a catalogue entity of a protocol that has both.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for protocol in list_protocols():
+        own = catalogue(protocol).values()
+        keys = {entry.key for entry in own} | {
+            entry.translation_key for entry in own if entry.platform is Platform.SENSOR
+        }
+        names = {_name(entry).casefold() for entry in own if entry.series is None}
+        sensors = [
+            *((c.key, ENERGY_PERIODS[c.period], c.quantity) for c in energy.counters(protocol)),
+            *((f.key, INTEGRATED, f.quantity) for f in energy.flows(protocol)),
+        ]
+        for key, pattern, quantity in sensors:
+            name, icon = ENERGY_QUANTITIES[quantity]
+            text = pattern.format(name)
+            if key in keys or text.casefold() in names:
+                raise ValueError(f"{protocol}: energy sensor {key} ({text!r}) clashes")
+            found[key] = (text, icon)
+    return found
+
+
+def add_energy(entity: dict[str, Any], icon_file: dict[str, Any]) -> None:
+    """Add the energy sensors' names to strings.json's ``entity`` section and their icons."""
+    sensors = energy_sensors()
+    for section, value in ((entity, "name"), (icon_file["entity"], "default")):
+        platform = section.setdefault(str(Platform.SENSOR), {})
+        for key, (name, icon) in sensors.items():
+            platform[key] = {value: name if value == "name" else icon}
+        section[str(Platform.SENSOR)] = dict(sorted(platform.items()))
 
 
 def _lookup(path: str, own: dict[str, Any]) -> str:
@@ -316,10 +453,14 @@ def generate(strings_text: str) -> dict[Path, str]:
     """Return the content each generated file should have, given strings.json's current text."""
     all_entries = entries()
     strings = json.loads(strings_text)
-    strings["entity"] = entity_section(all_entries)
+    section = {**entity_section(all_entries), **control_section(all_controls())}
+    strings["entity"] = dict(sorted(section.items()))
+    icon_file = icons(all_entries)
+    add_energy(strings["entity"], icon_file)
+    icon_file["services"] = SERVICE_ICONS
     return {
         STRINGS: dump(strings),
-        ICONS: dump(icons(all_entries)),
+        ICONS: dump(icon_file),
         EN: dump(resolve(strings, strings)),
     }
 

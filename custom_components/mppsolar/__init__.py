@@ -6,15 +6,30 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
 
 from mppsolar_lib.errors import MppSolarError
 
+from . import repairs
 from .connection import build_device, describe
 from .const import DOMAIN
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
+from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
-PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.NUMBER,
+    Platform.SELECT,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions (each checks the device it is given: see services.py)."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> bool:
@@ -34,6 +49,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> 
     try:
         await device.open()
     except MppSolarError as err:
+        repairs.async_failed(hass, entry, err)
         raise _cannot_open(entry, err) from err
     coordinator = MppSolarCoordinator(hass, entry, device)
     await coordinator.async_config_entry_first_refresh()
@@ -55,4 +71,13 @@ def _cannot_open(entry: MppSolarConfigEntry, err: MppSolarError) -> ConfigEntryN
 
 async def async_unload_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> bool:
     """Unload the entities (the link closes once they are: see ``async_setup_entry``)."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        # Its repair issues end with it; setting it up again raises those still true.
+        repairs.async_forget(hass, entry)
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> None:
+    """Delete the removed entry's repair issues."""
+    repairs.async_forget(hass, entry)

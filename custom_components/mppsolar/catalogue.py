@@ -20,6 +20,7 @@ from homeassistant.const import EntityCategory, Platform
 
 from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.fields import FieldInfo, FieldKind, slugify
+from mppsolar_lib.protocols.settings import Setting, SettingKind
 
 #: Suffix of a settings value whose key a status command uses for something else (PI30's QPIRI
 #: ``ac_output_voltage`` is the configured output voltage, QPIGS's the measured one).
@@ -164,3 +165,53 @@ def catalogue(protocol_id: str) -> Mapping[tuple[bool, str], Entry]:
             key = info.key + SETTING_SUFFIX if info.key in status else info.key
             entries[True, info.key] = _entry(key, info, settings=True)
     return entries
+
+
+#: The platform of each kind of setting of the library's settings model.
+CONTROL_PLATFORMS: Final = {
+    SettingKind.SELECT: Platform.SELECT,
+    SettingKind.NUMBER: Platform.NUMBER,
+    SettingKind.SWITCH: Platform.SWITCH,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """One setting of a protocol's settings model, as a select, number or switch."""
+
+    setting: Setting
+    platform: Platform
+    #: Its value is read from the settings answers (else from the status answers).
+    settings: bool
+
+    @property
+    def key(self) -> str:
+        """Entity key and translation key: the setting's key."""
+        return self.setting.key
+
+    @property
+    def field(self) -> str:
+        """Field key of the current value in the coordinator's data."""
+        return self.setting.read_field
+
+    @property
+    def options(self) -> dict[str, str]:
+        """Selects: state key -> the label the device reports (and takes)."""
+        return {option_key(label): label for label in self.setting.options.values()}
+
+
+@cache
+def controls(protocol_id: str) -> Mapping[tuple[bool, str], Control]:
+    """Return the settings protocol ``protocol_id`` can write, by (from settings, field key).
+
+    Where the value is read follows the coordinator: a read command polled with the status
+    (Daly's MOS states) is read from the status answers.
+    """
+    protocol = get_protocol(protocol_id)
+    found: dict[tuple[bool, str], Control] = {}
+    for setting in protocol.settings.values():
+        settings = setting.read_command not in protocol.status_commands
+        found[settings, setting.read_field] = Control(
+            setting, CONTROL_PLATFORMS[setting.kind], settings
+        )
+    return found

@@ -51,7 +51,7 @@ import voluptuous as vol
 
 from mppsolar_lib.device import Device
 from mppsolar_lib.errors import DeviceTimeoutError, MppSolarError, NAKError, PortError
-from mppsolar_lib.protocols import Protocol, get_protocol, list_protocols
+from mppsolar_lib.protocols import Kind, Protocol, get_protocol, list_protocols
 from mppsolar_lib.transports.ble import DALY, JK, MODELS
 from mppsolar_lib.transports.paths import VOLTRONIC_USB_ID
 
@@ -59,6 +59,7 @@ from .connection import build_device, describe
 from .const import (
     AUTO,
     CONF_ADDRESS,
+    CONF_ALLOWED_SETTERS,
     CONF_BAUD,
     CONF_CONNECTION,
     CONF_DEVICE,
@@ -639,6 +640,15 @@ def command_label(protocol: Protocol, command: str) -> str:
     return " – ".join(filter(None, (command, description)))
 
 
+def setter_patterns(protocol: Protocol) -> dict[str, str]:
+    """Offer the setter commands of ``protocol``, labelled (a name allows it with any value)."""
+    return {
+        name: command_label(protocol, name)
+        for name, command in protocol.commands.items()
+        if command.kind is Kind.SETTER and not name.startswith("_")
+    }
+
+
 class MppSolarOptionsFlow(OptionsFlowWithReload):
     """Polling: intervals, which status commands, whether settings; the entry reloads on change.
 
@@ -679,6 +689,22 @@ class MppSolarOptionsFlow(OptionsFlowWithReload):
         if protocol.settings_commands:
             fields[vol.Required(CONF_POLL_SETTINGS, default=polls_settings(entry))] = (
                 BooleanSelector()
+            )
+        if setters := setter_patterns(protocol):
+            # What the send_command action may send besides queries (none unless chosen).
+            allowed = entry.options.get(CONF_ALLOWED_SETTERS)
+            fields[
+                vol.Optional(
+                    CONF_ALLOWED_SETTERS,
+                    description={"suggested_value": allowed} if allowed else None,
+                )
+            ] = SelectSelector(
+                SelectSelectorConfig(
+                    options=_options(setters),
+                    multiple=True,
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
             )
         schema = vol.Schema(fields)
         if user_input is not None:

@@ -46,6 +46,9 @@ CONF_SETTINGS_INTERVAL: Final = "settings_interval"
 CONF_STATUS_COMMANDS: Final = "status_commands"
 #: Whether the settings commands are polled (absent: they are).
 CONF_POLL_SETTINGS: Final = "poll_settings"
+#: Glob patterns of the setter commands the send_command action may send (absent: none;
+#: queries are always allowed): ``POP0[0-2]``, ``PCP*``.
+CONF_ALLOWED_SETTERS: Final = "allowed_setters"
 
 DEFAULT_BAUD: Final = 2400
 #: Status every 10 s: a PI30 status poll (QPIGS, QMOD, QPIWS) takes ~1.5 s at 2400 baud.
@@ -57,3 +60,9 @@ DEFAULT_SETTINGS_INTERVAL: Final = timedelta(minutes=5)
 
 #: Protocol value that asks the config flow to detect the protocol.
 AUTO: Final = "auto"
+
+# Repair issues (repairs.py).
+#: Polls in a row (setup attempts count) without an answer before an issue says so.
+STALE_POLLS: Final = 3
+#: Status answers in a row with nothing but zeros before the protocol is suspected.
+ZERO_POLLS: Final = 5

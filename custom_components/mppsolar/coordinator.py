@@ -5,22 +5,32 @@ entry's choice (options); a command the unit refuses is dropped on its own. A JK
 Bluetooth shows its record layout (24 or 32 cells) while connecting: the coordinator switches
 to it, and keeps it in the entry. At each setup it reads the device's identity (model,
 firmware, serial number, hardware version) for the device registry, and keeps it in the entry.
+The device's energy counters (energy.py) are read at the settings cadence, for today's date.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 import time
 
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
 
 from mppsolar_lib.device import Batch, Device
-from mppsolar_lib.errors import MppSolarError, NAKError
+from mppsolar_lib.errors import (
+    InvalidParameterError,
+    MppSolarError,
+    NAKError,
+    SettingNotAppliedError,
+)
 from mppsolar_lib.protocols import Protocol, get_protocol
-from mppsolar_lib.protocols.fields import Field, Value
+from mppsolar_lib.protocols.fields import Field, Result, Value
+from mppsolar_lib.protocols.settings import Setting, SettingKind
 from mppsolar_lib.transports.ble import BleTransport
 
 from .connection import describe
@@ -38,7 +48,9 @@ from .const import (
     LOGGER,
     Connection,
 )
+from .energy import counter_field, counter_request, counters
 from .identity import Identity, carries_identity, read_identity, status_identity
+from .repairs import async_answered, async_failed
 
 type MppSolarConfigEntry = ConfigEntry[MppSolarCoordinator]
 
@@ -59,6 +71,8 @@ class MppSolarData:
 
     status: dict[str, Field] = field(default_factory=dict)
     settings: dict[str, Field] = field(default_factory=dict)
+    #: The device's energy counters, by counter key (``pv_energy_today``): see energy.py.
+    energy: dict[str, Field] = field(default_factory=dict)
 
     def value(self, key: str, *, settings: bool = False) -> Value:
         """Return the value of field ``key`` in the status (or the settings) answers, if any."""
@@ -132,6 +146,11 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         # The identity comes with the first status answers (VE.Direct text), not asked for.
         self._identity_in_status = False
         self._settings_due = 0.0
+        self._energy_due = 0.0
+        #: The answers listing the values the unit allows (QMCHGCR …), by command.
+        self.allowed_answers: dict[str, Result] = {}
+        # One write at a time, whichever entity or action asks (a write reads back first).
+        self._writing = asyncio.Lock()
 
     @property
     def protocol(self) -> Protocol:
@@ -202,19 +221,59 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                 self._note(batch)
                 settings = _fields(batch)
                 self._settings_due = now + self.settings_every
-        return MppSolarData(status=_fields(status), settings=settings)
+                await self._read_allowed()
+        energy = await self._read_energy(previous.energy, now)
+        return MppSolarData(status=_fields(status), settings=settings, energy=energy)
+
+    async def _read_energy(self, known: dict[str, Field], now: float) -> dict[str, Field]:
+        """Read the device's energy counters at the settings cadence (else keep ``known``).
+
+        The period counters are asked for the current year, month and day (Home Assistant's
+        date). A counter the unit refuses is dropped; when one goes unanswered, those not read
+        keep their last values until the next cycle.
+        """
+        wanted = [c for c in counters(self.protocol.id) if c.command not in self.dropped]
+        if not wanted or now < self._energy_due:
+            return known
+        energy = dict(known)
+        today = dt_util.as_local(dt_util.utcnow()).date()
+        for counter in wanted:
+            request = counter_request(counter, today)
+            try:
+                result = await self.device.command(request)
+            except MppSolarError as err:
+                self.frames[counter.command] = Frame(
+                    self.protocol.build_request(request), None, str(err)
+                )
+                if isinstance(err, NAKError):
+                    LOGGER.info(
+                        "%s refuses %s; it is no longer polled: %s", self.device.name, request, err
+                    )
+                    self.dropped.add(counter.command)
+                    continue
+                # Counters move slowly: keep the last values and try again next cycle.
+                LOGGER.debug("%s: energy counters not read: %s", self.device.name, err)
+                break
+            self.frames[counter.command] = Frame(self.protocol.build_request(request), result.raw)
+            if (value := counter_field(result.fields)) is not None:
+                energy[counter.key] = value
+        self._energy_due = now + self.settings_every
+        return energy
 
     async def _read_status(self) -> Batch:
         """Poll the status commands (``UpdateFailed`` when the device does not answer)."""
         try:
             status = await self.device.get_status(skip=self.skipped)
         except MppSolarError as err:
+            # Repair issues: a refused port, a device that refuses everything, silence.
+            async_failed(self.hass, self.config_entry, err)
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="update_failed",
                 translation_placeholders={"device": self.device.name, "error": str(err)},
             ) from err
         self._note(status)
+        async_answered(self.hass, self.config_entry, status)
         return status
 
     def _adopt_layout(self) -> bool:
@@ -256,6 +315,138 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                     "%s refuses %s; it is no longer polled: %s", self.device.name, command, error
                 )
                 self.dropped.add(command)
+
+    # -- the actions (services.py) ---------------------------------------------------------------
+
+    async def async_refresh_settings(self) -> None:
+        """Read the settings (and the status) now: after something may have changed them."""
+        self._settings_due = 0.0
+        await self.async_refresh()
+
+    # -- control ----------------------------------------------------------------------------
+
+    async def _read_allowed(self) -> None:
+        """With the settings: ask what values the unit allows where it lists them (QMCHGCR).
+
+        A unit that refuses the query (older firmware) keeps the declared range; one that does
+        not answer now keeps what it said last.
+        """
+        commands = {
+            setting.options_command
+            for setting in self.protocol.settings.values()
+            if setting.options_command is not None and setting.kind is SettingKind.NUMBER
+        }
+        for command in sorted(commands - self.dropped):
+            request = self.protocol.build_request(command)
+            try:
+                result = await self.device.command(command)
+            except MppSolarError as err:
+                self.frames[command] = Frame(request, None, str(err))
+                if isinstance(err, NAKError):
+                    LOGGER.info(
+                        "%s refuses %s; the declared range applies: %s",
+                        self.device.name,
+                        command,
+                        err,
+                    )
+                    self.dropped.add(command)
+                continue
+            self.frames[command] = Frame(request, result.raw)
+            self.allowed_answers[command] = result
+
+    def allowed_values(self, setting: Setting) -> tuple[float, ...] | None:
+        """Return the values the unit last said ``setting`` takes (``None``: its range)."""
+        if setting.options_command is None or setting.kind is not SettingKind.NUMBER:
+            return None
+        return setting.allowed_values(self.allowed_answers.get(setting.options_command))
+
+    async def async_write_setting(self, key: str, value: object) -> Value:
+        """Write ``value`` to setting ``key``, read it back, show what the device reports.
+
+        The value is checked against the settings model (and what the unit allows) before
+        anything is sent: ``ServiceValidationError``. A refusal (NAK), a value the unit
+        acknowledges but does not take, or a link that fails raise a ``HomeAssistantError``
+        saying so. Safety settings are confirmed by the user acting on the entity. The setting's
+        read command is asked again afterwards, so its entity (and any value the same command
+        changed) shows the device's own reading.
+        """
+        setting = self.protocol.settings.get(key)
+        if setting is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="setting_unknown",
+                translation_placeholders={
+                    "device": self.device.name,
+                    "setting": key,
+                    "settings": ", ".join(sorted(self.protocol.settings)) or "-",
+                },
+            )
+        placeholders = {"device": self.device.name, "setting": setting.name, "value": str(value)}
+        async with self._writing:
+            try:
+                if not setting.needs_current:
+                    setting.encode(value, allowed=self.allowed_values(setting))
+                change = await self.device.prepare_setting(key, value)
+                LOGGER.info("%s: writing %s", self.device.name, change.describe())
+                reported = await self.device.apply_setting(change, confirm=True)
+            except InvalidParameterError as err:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="setting_invalid",
+                    translation_placeholders={**placeholders, "error": str(err)},
+                ) from err
+            except NAKError as err:
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="setting_refused",
+                    translation_placeholders=placeholders,
+                ) from err
+            except SettingNotAppliedError as err:
+                now = await self._read_back(setting)
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="setting_not_applied",
+                    translation_placeholders={**placeholders, "reported": _show(now)},
+                ) from err
+            except MppSolarError as err:
+                raise HomeAssistantError(
+                    translation_domain=DOMAIN,
+                    translation_key="setting_failed",
+                    translation_placeholders={**placeholders, "error": str(err)},
+                ) from err
+            await self._read_back(setting)
+        return reported
+
+    async def _read_back(self, setting: Setting) -> Value:
+        """Ask the setting's read command again; put its answer in the data (entities update).
+
+        Return the setting's value as read (``None`` when the device did not answer: the next
+        settings poll will tell).
+        """
+        try:
+            result = await self.device.command(setting.read_command)
+        except MppSolarError as err:
+            LOGGER.debug("%s: %s not read back: %s", self.device.name, setting.name, err)
+            self._settings_due = 0.0
+            return None
+        data = self.data
+        if setting.read_command in self.protocol.status_commands:
+            data = replace(data, status={**data.status, **result.fields})
+        else:
+            data = replace(data, settings={**data.settings, **result.fields})
+        self.async_set_updated_data(data)
+        return setting.current(result)
+
+
+def _show(value: Value) -> str:
+    """Return a value read back as a message shows it (``unknown`` when none was read)."""
+    if value is None:
+        return "unknown"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def _fields(batch: Batch) -> dict[str, Field]:

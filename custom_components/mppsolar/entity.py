@@ -12,6 +12,9 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from mppsolar_lib.protocols.fields import Value
+
+from .catalogue import Control
 from .const import CONF_ADDRESS, CONF_CONNECTION, DOMAIN, Connection
 from .coordinator import MppSolarCoordinator
 
@@ -102,3 +105,30 @@ def add_entities_as_fields_appear[D: FieldDescription](
 
     add_new()
     coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+class MppSolarControlEntity(MppSolarEntity):
+    """A select, number or switch that writes one setting and shows what the device reports.
+
+    Its value is the setting's read field in the coordinator's data; a write goes through the
+    coordinator (checked, sent, read back).
+    """
+
+    def __init__(self, coordinator: MppSolarCoordinator, control: Control) -> None:
+        """Control ``control``'s setting."""
+        super().__init__(coordinator, control.key)
+        self.control = control
+
+    @property
+    def available(self) -> bool:
+        """Available while the device answers and its last answer held the setting."""
+        return super().available and self._value is not None
+
+    @property
+    def _value(self) -> Value:
+        control = self.control
+        return self.coordinator.data.value(control.field, settings=control.settings)
+
+    async def _write(self, value: object) -> None:
+        """Write ``value``; the entity then shows what the device reads back."""
+        await self.coordinator.async_write_setting(self.control.key, value)

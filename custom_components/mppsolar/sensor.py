@@ -1,13 +1,17 @@
-"""Sensors: every number, mode and text value the device reports, from the library's catalogue."""
+"""Sensors: every number, mode and text value the device reports, from the library's catalogue.
+
+And energy (energy.py): the device's own energy counters, and energy integrated from power.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Final
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
@@ -25,14 +29,29 @@ from homeassistant.const import (
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import EnergyConverter
 
+from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.fields import FieldKind, Value
 
 from .catalogue import Entry, catalogue, option_key
-from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
+from .coordinator import MppSolarConfigEntry, MppSolarCoordinator, status_interval
+from .energy import (
+    ENERGY_UNITS,
+    NO_STATISTICS,
+    Counter,
+    Flow,
+    Integrator,
+    counted,
+    counters,
+    flows,
+    has_statistics,
+    max_gap,
+)
 from .entity import MppSolarEntity, add_entities_as_fields_appear
 
 # The coordinator polls; entities only read its data.
@@ -59,6 +78,9 @@ UNITS: Final[Mapping[str, str]] = {
     "Ah": "Ah",
     "Ω": "Ω",
 }
+
+#: Decimals a kWh value needs for the resolution of one of a counter's units.
+KWH_DECIMALS: Final[Mapping[str, int]] = {"Wh": 3, "kWh": 0}
 
 #: Home Assistant's limit on the length of a state.
 MAX_STATE = 255
@@ -138,10 +160,84 @@ def describe(entry: Entry) -> MppSolarSensorEntityDescription:
 @cache
 def descriptions(protocol_id: str) -> Mapping[tuple[bool, str], MppSolarSensorEntityDescription]:
     """Return the sensors a protocol can have, by (read from settings, field key)."""
-    return {
+    found = {
         where: describe(entry)
         for where, entry in catalogue(protocol_id).items()
         if entry.platform is Platform.SENSOR
+    }
+    # Energy that Home Assistant should keep no statistics of (see energy.py).
+    quiet = NO_STATISTICS.get(protocol_id, frozenset())
+    for where in [(settings, key) for settings, key in found if key in quiet and not settings]:
+        found[where] = replace(found[where], state_class=None)
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class MppSolarCounterSensorEntityDescription(SensorEntityDescription):
+    """A sensor of one of the device's energy counters."""
+
+    counter: Counter
+
+
+@dataclass(frozen=True, kw_only=True)
+class MppSolarIntegratedSensorEntityDescription(SensorEntityDescription):
+    """A sensor of the energy of one power flow, integrated over time."""
+
+    flow: Flow
+
+
+@cache
+def counter_descriptions(protocol_id: str) -> Mapping[str, MppSolarCounterSensorEntityDescription]:
+    """Return the sensors of a protocol's energy counters, by counter key.
+
+    Shown in kWh whatever unit the device counts in; the display precision is the device's
+    resolution (a counter in Wh shows three decimals).
+    """
+    commands = get_protocol(protocol_id).commands
+    found = {}
+    for counter in counters(protocol_id):
+        info = next(
+            info for info in commands[counter.command].info.values() if info.unit in ENERGY_UNITS
+        )
+        found[counter.key] = MppSolarCounterSensorEntityDescription(
+            key=counter.key,
+            translation_key=counter.key,
+            counter=counter,
+            device_class=SensorDeviceClass.ENERGY,
+            state_class=(
+                SensorStateClass.TOTAL_INCREASING if has_statistics(counter, protocol_id) else None
+            ),
+            native_unit_of_measurement=UNITS[info.unit],
+            suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+            # Decimals of the suggested unit: a whole number of Wh is three of kWh.
+            suggested_display_precision=(
+                None if info.precision is None else info.precision + KWH_DECIMALS[info.unit]
+            ),
+        )
+    return found
+
+
+@cache
+def flow_descriptions(
+    protocol_id: str,
+) -> Mapping[str, MppSolarIntegratedSensorEntityDescription]:
+    """Return the integrated energy sensors of a protocol, by key.
+
+    Disabled where the device counts the same quantity itself: its counter is the better one.
+    """
+    own = counted(protocol_id)
+    return {
+        flow.key: MppSolarIntegratedSensorEntityDescription(
+            key=flow.key,
+            translation_key=flow.key,
+            flow=flow,
+            device_class=SensorDeviceClass.ENERGY,
+            state_class=SensorStateClass.TOTAL_INCREASING,
+            native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+            suggested_display_precision=2,
+            entity_registry_enabled_default=flow.quantity not in own,
+        )
+        for flow in flows(protocol_id)
     }
 
 
@@ -158,6 +254,35 @@ async def async_setup_entry(
         lambda description: MppSolarSensor(coordinator, description),
         async_add_entities,
     )
+    add_energy_sensors(coordinator, async_add_entities)
+
+
+def add_energy_sensors(
+    coordinator: MppSolarCoordinator, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add the energy sensors: a counter's once it is read, a flow's once its fields are."""
+    protocol_id = coordinator.protocol.id
+    waiting_counters = dict(counter_descriptions(protocol_id))
+    waiting_flows = dict(flow_descriptions(protocol_id))
+
+    @callback
+    def add_new() -> None:
+        data = coordinator.data
+        new: list[SensorEntity] = [
+            MppSolarCounterSensor(coordinator, waiting_counters.pop(key))
+            for key in list(waiting_counters)
+            if key in data.energy
+        ]
+        new.extend(
+            MppSolarIntegratedSensor(coordinator, waiting_flows.pop(key))
+            for key, description in list(waiting_flows.items())
+            if description.flow.fields.issubset(data.status)
+        )
+        if new:
+            async_add_entities(new)
+
+    add_new()
+    coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
 class MppSolarSensor(MppSolarEntity, SensorEntity):
@@ -187,3 +312,92 @@ class MppSolarSensor(MppSolarEntity, SensorEntity):
     def _value(self) -> Value:
         description = self.entity_description
         return self.coordinator.data.value(description.field, settings=description.settings)
+
+
+class MppSolarCounterSensor(MppSolarEntity, SensorEntity):
+    """One of the device's energy counters."""
+
+    entity_description: MppSolarCounterSensorEntityDescription
+
+    def __init__(
+        self, coordinator: MppSolarCoordinator, description: MppSolarCounterSensorEntityDescription
+    ) -> None:
+        """Show ``description``'s counter."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Available while the device answers and its counter has been read."""
+        return super().available and self.entity_description.key in self.coordinator.data.energy
+
+    @property
+    def native_value(self) -> StateType:
+        """Return the counter's value in the device's unit."""
+        field = self.coordinator.data.energy.get(self.entity_description.key)
+        return None if field is None else _number(field.value)
+
+
+class MppSolarIntegratedSensor(MppSolarEntity, RestoreSensor):
+    """The energy of one power flow: its power integrated poll by poll, kept across restarts.
+
+    Each coordinator update is a sample (the time it arrived, the flow's power). Nothing is
+    added across a gap: an update that failed, a power the device did not report, or a poll
+    later than twice the status interval (and the time a poll may take).
+    """
+
+    entity_description: MppSolarIntegratedSensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: MppSolarCoordinator,
+        description: MppSolarIntegratedSensorEntityDescription,
+    ) -> None:
+        """Integrate ``description``'s flow."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+        self._integrator = Integrator(max_gap(status_interval(coordinator.config_entry)))
+
+    async def async_added_to_hass(self) -> None:
+        """Go on from the energy this sensor had before the restart; take the first sample."""
+        await super().async_added_to_hass()
+        restored = await self._restored_energy()
+        if restored is not None:
+            self._integrator.total = restored
+        self._sample()
+
+    async def _restored_energy(self) -> float | None:
+        """Return the energy (kWh) this sensor last had, if Home Assistant kept it."""
+        value: object = None
+        unit: str | None = None
+        if (data := await self.async_get_last_sensor_data()) is not None:
+            value, unit = data.native_value, data.native_unit_of_measurement
+        elif (state := await self.async_get_last_state()) is not None:
+            value, unit = state.state, state.attributes.get("unit_of_measurement")
+        if unit not in EnergyConverter.VALID_UNITS:
+            return None
+        try:
+            energy = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None  # unknown, unavailable
+        return EnergyConverter.convert(energy, unit, UnitOfEnergy.KILO_WATT_HOUR)
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Take the new sample, then write the state."""
+        self._sample()
+        super()._handle_coordinator_update()
+
+    def _sample(self) -> None:
+        coordinator = self.coordinator
+        power = (
+            self.entity_description.flow.power(coordinator.data.status)
+            if coordinator.last_update_success
+            else None
+        )
+        self._integrator.add(dt_util.utcnow(), power)
+
+    @property
+    def native_value(self) -> float:
+        """Return the energy so far (kWh)."""
+        return self._integrator.total

@@ -43,6 +43,7 @@ from custom_components.mppsolar import config_flow, connection
 from custom_components.mppsolar.catalogue import catalogue
 from custom_components.mppsolar.const import (
     CONF_ADDRESS,
+    CONF_ALLOWED_SETTERS,
     CONF_BAUD,
     CONF_CONNECTION,
     CONF_DEVICE,
@@ -1234,7 +1235,7 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
         # Live status and the Q1 extras; the labels are the library's command descriptions.
         (
             "pi30",
-            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS},
+            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS},
             [
                 "QPIGS – Live status: grid, output, battery, PV",
                 "Q1 – Extra status: charging stage timers, temperatures, fan and SCC state",
@@ -1243,7 +1244,7 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
         # A usage note closing a description is left out of the label.
         (
             "daly",
-            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS},
+            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS},
             [
                 "SOC – State of charge, pack voltage and current",
                 "cellMinMaxVoltages – Highest and lowest cell voltage with their cell numbers",
@@ -1259,9 +1260,9 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
                 "failureCodes – Alarm and failure flags",
             ],
         ),
-        # One status command (it must be polled: nothing to choose), and settings.
-        ("jk02_32", {CONF_POLL_SETTINGS}, None),
-        # Two status commands, no settings command.
+        # One status command (it must be polled: nothing to choose), settings and setters.
+        ("jk02_32", {CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS}, None),
+        # Two status commands, no settings command, no setter.
         (
             "jk232",
             {CONF_STATUS_COMMANDS},
@@ -1313,6 +1314,7 @@ async def test_options_need_a_status_command(
         CONF_SETTINGS_INTERVAL: 300,
         CONF_STATUS_COMMANDS: [],
         CONF_POLL_SETTINGS: False,
+        CONF_ALLOWED_SETTERS: ["PCP*"],
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], chosen)
 
@@ -1377,7 +1379,11 @@ async def test_options_choose_what_is_polled(
         known = {item.key: item for item in catalogue("pi30").values()}
         gone: list[str] = []
         for entity_id, item in live.items():
-            field = known[item.unique_id.removeprefix(f"{entry.unique_id}_")]
+            field = known.get(item.unique_id.removeprefix(f"{entry.unique_id}_"))
+            if field is None:
+                # Integrated energy (energy.py) and controls are not catalogue fields.
+                assert item.domain in ("sensor", "select", "number", "switch"), entity_id
+                continue
             state = hass.states.get(entity_id)
             assert state is not None
             if field.settings or field.field not in qpigs:

@@ -1,0 +1,96 @@
+"""Selects: the settings with a list of options (output and charger priority, battery type …)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+
+from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .catalogue import Control, controls, option_key
+from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
+from .entity import MppSolarControlEntity, add_entities_as_fields_appear
+
+# One write at a time: each reads the setting back before the next one is sent.
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class MppSolarSelectEntityDescription(SelectEntityDescription):
+    """A select of one setting."""
+
+    #: Field key of the current value in the coordinator's data.
+    field: str
+    #: Read from the settings answers (else from the status answers).
+    settings: bool
+
+
+def describe(control: Control) -> MppSolarSelectEntityDescription:
+    """Return the description of the select of ``control``."""
+    return MppSolarSelectEntityDescription(
+        key=control.key,
+        field=control.field,
+        settings=control.settings,
+        translation_key=control.key,
+        entity_category=EntityCategory.CONFIG,
+        entity_registry_enabled_default=not control.setting.safety,
+        options=list(control.options),
+    )
+
+
+@cache
+def descriptions(protocol_id: str) -> Mapping[tuple[bool, str], MppSolarSelectEntityDescription]:
+    """Return the selects a protocol can have, by (read from settings, field key)."""
+    return {
+        where: describe(control)
+        for where, control in controls(protocol_id).items()
+        if control.platform is Platform.SELECT
+    }
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MppSolarConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a select for each setting with options the device reports."""
+    coordinator = entry.runtime_data
+    found = controls(coordinator.protocol.id)
+    add_entities_as_fields_appear(
+        coordinator,
+        descriptions(coordinator.protocol.id),
+        lambda description: MppSolarSelect(
+            coordinator, found[description.settings, description.field], description
+        ),
+        async_add_entities,
+    )
+
+
+class MppSolarSelect(MppSolarControlEntity, SelectEntity):
+    """One setting with options."""
+
+    entity_description: MppSolarSelectEntityDescription
+
+    def __init__(
+        self,
+        coordinator: MppSolarCoordinator,
+        control: Control,
+        description: MppSolarSelectEntityDescription,
+    ) -> None:
+        """Control ``control``'s setting as ``description`` says."""
+        super().__init__(coordinator, control)
+        self.entity_description = description
+
+    @property
+    def current_option(self) -> str | None:
+        """Return the option the device reports (``None``: one the select does not list)."""
+        key = option_key(str(self._value))
+        return key if key in self.control.options else None
+
+    async def async_select_option(self, option: str) -> None:
+        """Write the option's label; the select shows what the device reads back."""
+        await self._write(self.control.options[option])

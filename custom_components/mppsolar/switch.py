@@ -1,0 +1,99 @@
+"""Switches: the settings that are on or off (flags, charger paths, a BMS's MOSFETs)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
+from homeassistant.const import EntityCategory, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .catalogue import Control, controls
+from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
+from .entity import MppSolarControlEntity, add_entities_as_fields_appear
+
+# One write at a time: each reads the setting back before the next one is sent.
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class MppSolarSwitchEntityDescription(SwitchEntityDescription):
+    """A switch of one setting."""
+
+    #: Field key of the current value in the coordinator's data.
+    field: str
+    #: Read from the settings answers (else from the status answers).
+    settings: bool
+
+
+def describe(control: Control) -> MppSolarSwitchEntityDescription:
+    """Return the description of the switch of ``control``."""
+    return MppSolarSwitchEntityDescription(
+        key=control.key,
+        field=control.field,
+        settings=control.settings,
+        translation_key=control.key,
+        entity_category=EntityCategory.CONFIG,
+        entity_registry_enabled_default=not control.setting.safety,
+    )
+
+
+@cache
+def descriptions(protocol_id: str) -> Mapping[tuple[bool, str], MppSolarSwitchEntityDescription]:
+    """Return the switches a protocol can have, by (read from settings, field key)."""
+    return {
+        where: describe(control)
+        for where, control in controls(protocol_id).items()
+        if control.platform is Platform.SWITCH
+    }
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MppSolarConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a switch for each on/off setting the device reports."""
+    coordinator = entry.runtime_data
+    found = controls(coordinator.protocol.id)
+    add_entities_as_fields_appear(
+        coordinator,
+        descriptions(coordinator.protocol.id),
+        lambda description: MppSolarSwitch(
+            coordinator, found[description.settings, description.field], description
+        ),
+        async_add_entities,
+    )
+
+
+class MppSolarSwitch(MppSolarControlEntity, SwitchEntity):
+    """One on/off setting."""
+
+    entity_description: MppSolarSwitchEntityDescription
+
+    def __init__(
+        self,
+        coordinator: MppSolarCoordinator,
+        control: Control,
+        description: MppSolarSwitchEntityDescription,
+    ) -> None:
+        """Control ``control``'s setting as ``description`` says."""
+        super().__init__(coordinator, control)
+        self.entity_description = description
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the device reports the setting on."""
+        return self._value == self.control.setting.on_value
+
+    async def async_turn_on(self, **kwargs: Any) -> None:
+        """Turn the setting on; the switch shows what the device reads back."""
+        await self._write(True)
+
+    async def async_turn_off(self, **kwargs: Any) -> None:
+        """Turn the setting off; the switch shows what the device reads back."""
+        await self._write(False)
