@@ -7,7 +7,11 @@ Writes, for every protocol the library knows:
 - ``custom_components/mppsolar/icons.json`` (the icons the library's hints give);
 - ``custom_components/mppsolar/translations/en.json``: ``strings.json`` with its
   ``[%key:…%]`` references resolved, which is what Home Assistant loads for a custom
-  integration.
+  integration;
+- the ``entity`` section of ``translations/de.json`` and ``fr.json``: the English names and
+  states translated with the reviewed phrase tables of ``scripts/glossary.py`` (a name the tables
+  do not cover is left out, so Home Assistant shows it in English); the rest of those files is
+  written by hand and kept.
 
 Usage: ``.venv/bin/python scripts/gen_translations.py [--check]``; ``--check`` writes nothing and
 exits non-zero when a file is out of date (the tests run it).
@@ -32,16 +36,79 @@ if str(ROOT) not in sys.path:
 import homeassistant  # noqa: E402
 from homeassistant.const import Platform  # noqa: E402
 
-from custom_components.mppsolar import energy  # noqa: E402
-from custom_components.mppsolar.catalogue import Control, Entry, catalogue, controls, option_key  # noqa: E402
+from custom_components.mppsolar import energy, parallel  # noqa: E402
+from custom_components.mppsolar.catalogue import (  # noqa: E402
+    Control,
+    Entry,
+    catalogue,
+    controls,
+    option_key,
+    unit_catalogue,
+)
 from custom_components.mppsolar.const import DOMAIN  # noqa: E402
 from mppsolar_lib.protocols import list_protocols  # noqa: E402
 from mppsolar_lib.protocols.fields import FieldKind  # noqa: E402
+from scripts.glossary import LANGUAGES, localize  # noqa: E402
 
 INTEGRATION = ROOT / "custom_components" / DOMAIN
 STRINGS = INTEGRATION / "strings.json"
 ICONS = INTEGRATION / "icons.json"
 EN = INTEGRATION / "translations" / "en.json"
+
+
+# The languages whose ``entity`` section is translated phrase by phrase (scripts/glossary.py);
+# the rest of their files is written by hand and kept as it is.
+
+
+def translation_file(language: str) -> Path:
+    """Return the path of ``language``'s translation file (next to en.json)."""
+    return EN.parent / f"{language}.json"
+
+
+def energy_parts() -> dict[str, tuple[str, str]]:
+    """Return each energy sensor's English (name pattern, quantity name), by translation key."""
+    found: dict[str, tuple[str, str]] = {}
+    for protocol in list_protocols():
+        for counter in energy.counters(protocol):
+            found[counter.key] = (
+                ENERGY_PERIODS[counter.period],
+                ENERGY_QUANTITIES[counter.quantity][0],
+            )
+        for flow in energy.flows(protocol):
+            found[flow.key] = (INTEGRATED, ENERGY_QUANTITIES[flow.quantity][0])
+    return found
+
+
+def name_groups() -> list[set[tuple[str, str]]]:
+    """Return the (platform, translation key) pairs of each protocol's device."""
+    groups: list[set[tuple[str, str]]] = []
+    for protocol in list_protocols():
+        group = {(str(e.platform), e.translation_key) for e in catalogue(protocol).values()}
+        group |= {(str(c.platform), c.key) for c in controls(protocol).values()}
+        group |= {(str(Platform.SENSOR), c.key) for c in energy.counters(protocol)}
+        group |= {(str(Platform.SENSOR), f.key) for f in energy.flows(protocol)}
+        groups.append(group)
+    return groups
+
+
+def localized(strings: dict[str, Any]) -> dict[Path, str]:
+    """Return each translated language's file with its generated ``entity`` section.
+
+    The other sections stay as written (a missing file starts empty); the sections follow
+    strings.json's order.
+    """
+    series = {(str(e.platform), e.translation_key) for e in entries() if e.series is not None}
+    parts, groups = energy_parts(), name_groups()
+    files: dict[Path, str] = {}
+    for code, language in sorted(LANGUAGES.items()):
+        path = translation_file(code)
+        current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        current["entity"] = localize(language, strings["entity"], groups, parts, series)
+        ordered = {key: current[key] for key in strings if key in current}
+        ordered.update({key: value for key, value in current.items() if key not in ordered})
+        files[path] = dump(ordered)
+    return files
+
 
 #: Names of the series (numbered fields sharing one translation), with their placeholder.
 SERIES_NAMES = {
@@ -396,6 +463,32 @@ def energy_sensors() -> dict[str, tuple[str, str]]:
     return found
 
 
+def unit_entries() -> list[Entry]:
+    """Return the sensors of the units of every protocol's parallel systems (parallel.py)."""
+    return [entry for protocol in list_protocols() for entry in unit_catalogue(protocol).values()]
+
+
+def with_units(all_entries: list[Entry]) -> dict[str, Any]:
+    """Return the ``entity`` section with the parallel units' sensors and the system totals.
+
+    A key the devices' own entities have keeps their name (the units' answers only add enum
+    states); the totals are named by parallel.py.
+    """
+    own = entity_section(all_entries)
+    section = entity_section([*all_entries, *unit_entries()])
+    for platform, items in section.items():
+        for key, item in items.items():
+            if key in own.get(platform, {}):
+                item["name"] = own[platform][key]["name"]
+    sensors = section.setdefault(str(Platform.SENSOR), {})
+    for total in parallel.TOTALS:
+        if total.key in sensors:
+            raise ValueError(f"system total {total.key} clashes with a field")
+        sensors[total.key] = {"name": total.name}
+    section[str(Platform.SENSOR)] = dict(sorted(sensors.items()))
+    return section
+
+
 def add_energy(entity: dict[str, Any], icon_file: dict[str, Any]) -> None:
     """Add the energy sensors' names to strings.json's ``entity`` section and their icons."""
     sensors = energy_sensors()
@@ -453,7 +546,7 @@ def generate(strings_text: str) -> dict[Path, str]:
     """Return the content each generated file should have, given strings.json's current text."""
     all_entries = entries()
     strings = json.loads(strings_text)
-    section = {**entity_section(all_entries), **control_section(all_controls())}
+    section = {**with_units(all_entries), **control_section(all_controls())}
     strings["entity"] = dict(sorted(section.items()))
     icon_file = icons(all_entries)
     add_energy(strings["entity"], icon_file)
@@ -462,6 +555,7 @@ def generate(strings_text: str) -> dict[Path, str]:
         STRINGS: dump(strings),
         ICONS: dump(icon_file),
         EN: dump(resolve(strings, strings)),
+        **localized(strings),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from mppsolar_lib.errors import MppSolarError
@@ -14,6 +14,7 @@ from . import repairs
 from .connection import build_device, describe
 from .const import DOMAIN
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
+from .parallel import unit_identifier
 from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -81,3 +82,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) ->
 async def async_remove_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> None:
     """Delete the removed entry's repair issues."""
     repairs.async_forget(hass, entry)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: MppSolarConfigEntry, device_entry: dr.DeviceEntry
+) -> bool:
+    """Let the user remove a unit of a parallel system that the device no longer reports.
+
+    The entry's own device, and a unit still reported, stay (they would come back at once).
+    """
+    unique = entry.unique_id or entry.entry_id
+    reported = {unit_identifier(unique, serial) for serial in entry.runtime_data.data.parallel}
+    return not device_entry.identifiers & {(DOMAIN, unique), *reported}

@@ -22,6 +22,8 @@ from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.fields import FieldInfo, FieldKind, slugify
 from mppsolar_lib.protocols.settings import Setting, SettingKind
 
+from .parallel import NOT_UNIT_VALUES, TOTAL_PREFIX, unit_command
+
 #: Suffix of a settings value whose key a status command uses for something else (PI30's QPIRI
 #: ``ac_output_voltage`` is the configured output voltage, QPIGS's the measured one).
 SETTING_SUFFIX: Final = "_setting"
@@ -214,4 +216,25 @@ def controls(protocol_id: str) -> Mapping[tuple[bool, str], Control]:
         found[settings, setting.read_field] = Control(
             setting, CONTROL_PLATFORMS[setting.kind], settings
         )
+    return found
+
+
+@cache
+def unit_catalogue(protocol_id: str) -> Mapping[str, Entry]:
+    """Return the sensors of each unit of a parallel system (parallel.py), by field key.
+
+    The values of the protocol's per-unit status command, but its identity and the system
+    totals every unit repeats; on/off flags are left out.
+    """
+    protocol = get_protocol(protocol_id)
+    command = unit_command(protocol)
+    if command is None:
+        return {}
+    found: dict[str, Entry] = {}
+    for info in protocol.commands[command].info.values():
+        if info.key in NOT_UNIT_VALUES or info.key.startswith(TOTAL_PREFIX):
+            continue
+        entry = _entry(info.key, info, settings=False)
+        if entry.platform is Platform.SENSOR:
+            found[info.key] = entry
     return found

@@ -50,6 +50,7 @@ from .const import (
 )
 from .energy import counter_field, counter_request, counters
 from .identity import Identity, carries_identity, read_identity, status_identity
+from .parallel import MAX_UNITS, unit_command, unit_serial
 from .repairs import async_answered, async_failed
 
 type MppSolarConfigEntry = ConfigEntry[MppSolarCoordinator]
@@ -73,6 +74,9 @@ class MppSolarData:
     settings: dict[str, Field] = field(default_factory=dict)
     #: The device's energy counters, by counter key (``pv_energy_today``): see energy.py.
     energy: dict[str, Field] = field(default_factory=dict)
+    #: The units of the device's parallel system, by serial number (empty for a single
+    #: inverter): each unit's answer (``QPGSn``) by field key. See parallel.py.
+    parallel: dict[str, dict[str, Field]] = field(default_factory=dict)
 
     def value(self, key: str, *, settings: bool = False) -> Value:
         """Return the value of field ``key`` in the status (or the settings) answers, if any."""
@@ -147,6 +151,9 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         self._identity_in_status = False
         self._settings_due = 0.0
         self._energy_due = 0.0
+        #: Units the parallel system had at the last poll (parallel.py).
+        self.parallel_units = 0
+        self._parallel_due = 0.0
         #: The answers listing the values the unit allows (QMCHGCR …), by command.
         self.allowed_answers: dict[str, Result] = {}
         # One write at a time, whichever entity or action asks (a write reads back first).
@@ -223,7 +230,10 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                 self._settings_due = now + self.settings_every
                 await self._read_allowed()
         energy = await self._read_energy(previous.energy, now)
-        return MppSolarData(status=_fields(status), settings=settings, energy=energy)
+        parallel = await self._read_parallel(previous.parallel, now)
+        return MppSolarData(
+            status=_fields(status), settings=settings, energy=energy, parallel=parallel
+        )
 
     async def _read_energy(self, known: dict[str, Field], now: float) -> dict[str, Field]:
         """Read the device's energy counters at the settings cadence (else keep ``known``).
@@ -316,11 +326,58 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                 )
                 self.dropped.add(command)
 
+    # -- parallel systems (parallel.py) -------------------------------------------------------
+
+    async def _read_parallel(
+        self, known: dict[str, dict[str, Field]], now: float
+    ) -> dict[str, dict[str, Field]]:
+        """Read each unit of the parallel system (``QPGS0`` … ``QPGS<n-1>``).
+
+        At the settings cadence the count is found again: indexes are asked from 0 up until
+        one is refused or empty (a unit added, a unit gone); in between, the units found are
+        polled with the status. A single inverter is asked only at the settings cadence, and
+        has no units. A unit that does not answer now keeps the last values until next time.
+        """
+        command = unit_command(self.protocol)
+        if command is None or command in self.dropped:
+            return known
+        discover = now >= self._parallel_due
+        if not discover and self.parallel_units < 2:
+            return known
+        units: dict[str, dict[str, Field]] = {}
+        frames: dict[str, Frame] = {}
+        for index in range(MAX_UNITS if discover else self.parallel_units):
+            request = f"{command}{index}"
+            try:
+                result = await self.device.command(request)
+            except NAKError as err:
+                if not index:
+                    LOGGER.info(
+                        "%s refuses %s; it is no longer polled: %s", self.device.name, request, err
+                    )
+                    self.dropped.add(command)
+                break  # no such unit
+            except MppSolarError as err:
+                LOGGER.debug("%s: parallel units not read: %s", self.device.name, err)
+                return known
+            frames[request] = Frame(self.protocol.build_request(request), result.raw)
+            if (serial := unit_serial(result.fields)) is None:
+                break
+            units[serial] = dict(result.fields)
+        if discover:
+            self._parallel_due = now + self.settings_every
+        self.parallel_units = len(units)
+        if len(units) < 2:
+            return {}
+        self.frames.update(frames)
+        return units
+
     # -- the actions (services.py) ---------------------------------------------------------------
 
     async def async_refresh_settings(self) -> None:
         """Read the settings (and the status) now: after something may have changed them."""
         self._settings_due = 0.0
+        self._parallel_due = 0.0
         await self.async_refresh()
 
     # -- control ----------------------------------------------------------------------------

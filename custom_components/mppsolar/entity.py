@@ -17,6 +17,7 @@ from mppsolar_lib.protocols.fields import Value
 from .catalogue import Control
 from .const import CONF_ADDRESS, CONF_CONNECTION, DOMAIN, Connection
 from .coordinator import MppSolarCoordinator
+from .parallel import unit_identifier
 
 #: Who makes the devices a protocol family talks to (by protocol id prefix).
 MANUFACTURERS = (
@@ -132,3 +133,19 @@ class MppSolarControlEntity(MppSolarEntity):
     async def _write(self, value: object) -> None:
         """Write ``value``; the entity then shows what the device reads back."""
         await self.coordinator.async_write_setting(self.control.key, value)
+
+
+def unit_device_info(coordinator: MppSolarCoordinator, serial: str) -> DeviceInfo:
+    """Return the device of unit ``serial`` of the parallel system (via the entry's device)."""
+    entry = coordinator.config_entry
+    unique = entry.unique_id or entry.entry_id
+    protocol = coordinator.protocol
+    return DeviceInfo(
+        identifiers={unit_identifier(unique, serial)},
+        via_device=(DOMAIN, unique),
+        manufacturer=manufacturer(protocol.id),
+        model_id=protocol.id,
+        serial_number=serial,
+        translation_key="parallel_unit",
+        translation_placeholders={"serial": serial},
+    )

@@ -38,7 +38,7 @@ from homeassistant.util.unit_conversion import EnergyConverter
 from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.fields import FieldKind, Value
 
-from .catalogue import Entry, catalogue, option_key
+from .catalogue import Entry, catalogue, option_key, unit_catalogue
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator, status_interval
 from .energy import (
     ENERGY_UNITS,
@@ -52,7 +52,8 @@ from .energy import (
     has_statistics,
     max_gap,
 )
-from .entity import MppSolarEntity, add_entities_as_fields_appear
+from .entity import MppSolarEntity, add_entities_as_fields_appear, unit_device_info
+from .parallel import Total, system_total, totals
 
 # The coordinator polls; entities only read its data.
 PARALLEL_UPDATES = 0
@@ -255,6 +256,7 @@ async def async_setup_entry(
         async_add_entities,
     )
     add_energy_sensors(coordinator, async_add_entities)
+    add_parallel_sensors(coordinator, async_add_entities)
 
 
 def add_energy_sensors(
@@ -401,3 +403,123 @@ class MppSolarIntegratedSensor(MppSolarEntity, RestoreSensor):
     def native_value(self) -> float:
         """Return the energy so far (kWh)."""
         return self._integrator.total
+
+
+@cache
+def unit_descriptions(protocol_id: str) -> Mapping[str, MppSolarSensorEntityDescription]:
+    """Return the sensors of each unit of a parallel system, by field key."""
+    return {key: describe(entry) for key, entry in unit_catalogue(protocol_id).items()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MppSolarTotalSensorEntityDescription(SensorEntityDescription):
+    """A sensor of a parallel system's total."""
+
+    total: Total
+
+
+def total_description(protocol_id: str, total: Total) -> MppSolarTotalSensorEntityDescription:
+    """Return the description of ``total``: like the unit sensor of the field it sums."""
+    unit = unit_descriptions(protocol_id)[total.field]
+    return MppSolarTotalSensorEntityDescription(
+        key=total.key,
+        translation_key=total.key,
+        total=total,
+        device_class=unit.device_class,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=unit.native_unit_of_measurement,
+        suggested_display_precision=unit.suggested_display_precision,
+    )
+
+
+def add_parallel_sensors(
+    coordinator: MppSolarCoordinator, async_add_entities: AddConfigEntryEntitiesCallback
+) -> None:
+    """Add each unit's sensors when the unit is first reported; the totals with the first two.
+
+    A unit that appears later (added to the system) gets its device and sensors then; one
+    removed by the user (``async_remove_config_entry_device``) gets them again if it returns.
+    """
+    protocol_id = coordinator.protocol.id
+    added: set[str] = set()
+    waiting_totals = {
+        total.key: total_description(protocol_id, total) for total in totals(coordinator.protocol)
+    }
+
+    @callback
+    def add_new() -> None:
+        units = coordinator.data.parallel
+        new: list[SensorEntity] = []
+        for serial in units:
+            if serial in added:
+                continue
+            added.add(serial)
+            new.extend(
+                MppSolarUnitSensor(coordinator, description, serial, added)
+                for description in unit_descriptions(protocol_id).values()
+            )
+        if units and waiting_totals:
+            new.extend(
+                MppSolarTotalSensor(coordinator, description)
+                for description in waiting_totals.values()
+            )
+            waiting_totals.clear()
+        if new:
+            async_add_entities(new)
+
+    add_new()
+    coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+class MppSolarUnitSensor(MppSolarSensor):
+    """One value of one unit of the parallel system, on the unit's device."""
+
+    def __init__(
+        self,
+        coordinator: MppSolarCoordinator,
+        description: MppSolarSensorEntityDescription,
+        serial: str,
+        added: set[str],
+    ) -> None:
+        """Show ``description``'s field of unit ``serial`` (``added``: units with sensors)."""
+        super().__init__(coordinator, description)
+        self.serial = serial
+        self._added = added
+        entry = coordinator.config_entry
+        unique = entry.unique_id or entry.entry_id
+        self._attr_unique_id = f"{unique}_unit_{serial}_{description.key}"
+        self._attr_device_info = unit_device_info(coordinator, serial)
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Let the unit's sensors be added again should it return after its removal."""
+        await super().async_will_remove_from_hass()
+        self._added.discard(self.serial)
+
+    @property
+    def _value(self) -> Value:
+        fields = self.coordinator.data.parallel.get(self.serial, {})
+        field = fields.get(self.entity_description.field)
+        return None if field is None else field.value
+
+
+class MppSolarTotalSensor(MppSolarEntity, SensorEntity):
+    """A total of the parallel system (the sum over its units), on the entry's device."""
+
+    entity_description: MppSolarTotalSensorEntityDescription
+
+    def __init__(
+        self, coordinator: MppSolarCoordinator, description: MppSolarTotalSensorEntityDescription
+    ) -> None:
+        """Show ``description``'s total."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Available while the device answers and reports its units."""
+        return super().available and self.native_value is not None
+
+    @property
+    def native_value(self) -> float | None:
+        """Return the sum over the units."""
+        return system_total(self.entity_description.total, self.coordinator.data.parallel)

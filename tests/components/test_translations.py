@@ -12,6 +12,8 @@ from types import ModuleType
 from typing import Any
 
 from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.translation import async_get_translations
 import pytest
 
 from custom_components.mppsolar import binary_sensor, sensor
@@ -195,3 +197,205 @@ def test_setting_suffix_only_when_added() -> None:
 def test_sentence_case(name: str, expected: str) -> None:
     """Names follow Home Assistant's sentence case; acronyms and units keep their letters."""
     assert gen.sentence(name) == expected
+
+
+# --------------------------------------------------------------------------- other languages
+
+LANGUAGES = ("de", "fr")
+
+
+def _flatten(tree: Any, path: str = "") -> dict[str, str]:
+    """Flatten a translation tree to ``path -> text``."""
+    if isinstance(tree, str):
+        return {path: tree}
+    flat: dict[str, str] = {}
+    for key, value in tree.items():
+        flat.update(_flatten(value, f"{path}.{key}" if path else key))
+    return flat
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_translates_every_written_string(language: str) -> None:
+    """Flows, options, selectors, exceptions, actions and issues: every string, same placeholders.
+
+    Compared with translations/en.json (strings.json with its references resolved).
+    """
+    english = _load(INTEGRATION / "translations" / "en.json")
+    other = _load(INTEGRATION / "translations" / f"{language}.json")
+    assert set(other) == set(english)
+    for section in english:
+        if section == "entity":
+            continue
+        wanted, found = _flatten(english[section]), _flatten(other[section])
+        assert set(found) == set(wanted), (section, set(found) ^ set(wanted))
+        for key, text in wanted.items():
+            assert _placeholders(found[key]) == _placeholders(text), (section, key)
+            assert found[key].strip(), (section, key)
+            assert "[%key:" not in found[key], (section, key)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_entity_keys_exist_in_english(language: str) -> None:
+    """Each translated entity name or state is one strings.json has, with its placeholders."""
+    english = _flatten(_load(INTEGRATION / "strings.json")["entity"])
+    other = _flatten(_load(INTEGRATION / "translations" / f"{language}.json")["entity"])
+    assert other
+    for key, text in other.items():
+        assert key in english, key
+        assert _placeholders(text) == _placeholders(english[key]), (key, text)
+        assert "{}" not in text, (key, text)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_covers_most_names(language: str) -> None:
+    """The phrase tables translate at least 45 % of the names (the rest show in English)."""
+    entity = _load(INTEGRATION / "strings.json")["entity"]
+    other = _load(INTEGRATION / "translations" / f"{language}.json")["entity"]
+    names = [(platform, key) for platform, items in entity.items() for key in items]
+    translated = [where for where in names if "name" in other.get(where[0], {}).get(where[1], {})]
+    assert len(translated) / len(names) >= 0.45
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_language_names_stay_distinct(language: str) -> None:
+    """Names that differ in English do not read the same on one device in a translation."""
+    entity = _load(INTEGRATION / "strings.json")["entity"]
+    other = _load(INTEGRATION / "translations" / f"{language}.json")["entity"]
+    for group in gen.name_groups():
+        seen: dict[str, str] = {}
+        for platform, key in sorted(group):
+            text = other.get(platform, {}).get(key, {}).get("name")
+            if text is None:
+                continue
+            english = entity[platform][key]["name"].casefold()
+            assert seen.setdefault(text.casefold(), english) == english, (key, text)
+    for items in other.values():
+        for item in items.values():
+            states = list(item.get("state", {}).values())
+            assert len({text.casefold() for text in states}) == len(states), states
+
+
+def test_check_covers_the_languages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--check fails when de.json's entity section is stale; a run restores only that section."""
+    translations = tmp_path / "translations"
+    translations.mkdir()
+    for name in ("en.json", "de.json", "fr.json"):
+        source = INTEGRATION / "translations" / name
+        (translations / name).write_text(source.read_text("utf-8"), encoding="utf-8")
+    strings = tmp_path / "strings.json"
+    strings.write_text((INTEGRATION / "strings.json").read_text("utf-8"), encoding="utf-8")
+    icons = tmp_path / "icons.json"
+    icons.write_text((INTEGRATION / "icons.json").read_text("utf-8"), encoding="utf-8")
+    monkeypatch.setattr(gen, "ROOT", tmp_path)
+    monkeypatch.setattr(gen, "ICONS", icons)
+    monkeypatch.setattr(gen, "STRINGS", strings)
+    monkeypatch.setattr(gen, "EN", translations / "en.json")
+    assert gen.main(["--check"]) == 0
+    german = _load(translations / "de.json")
+    del german["entity"]["sensor"]["battery_voltage"]
+    german["config"]["step"]["user"]["title"] = "Von Hand geschrieben"
+    (translations / "de.json").write_text(gen.dump(german), encoding="utf-8")
+    assert gen.main(["--check"]) == 1
+    assert "translations/de.json is out of date" in capsys.readouterr().out
+    assert gen.main([]) == 0
+    german = _load(translations / "de.json")
+    assert german["entity"]["sensor"]["battery_voltage"] == {"name": "Batteriespannung"}
+    assert german["config"]["step"]["user"]["title"] == "Von Hand geschrieben"
+    assert list(german) == list(_load(strings))
+
+
+@pytest.mark.parametrize(
+    ("english", "german", "french"),
+    [
+        ("Battery voltage", "Batteriespannung", "Tension de la batterie"),
+        ("AC output rated voltage", "AC-Ausgangsnennspannung", "Tension nominale de sortie AC"),
+        ("AC output rated current", "AC-Ausgangsnennstrom", "Courant nominal de sortie AC"),
+        ("PV1 input power", "PV1-Eingangsleistung", "Puissance d'entrée PV1"),
+        ("Solar input voltage 2", "Solareingangsspannung 2", "Tension d'entrée solaire 2"),
+        ("Max charging current", "Max. Ladestrom", "Courant de charge max"),
+        ("SCC charging", "SCC-Laden", "Charge SCC en cours"),
+        ("MOS overtemperature recovery", "MOS-Übertemperatur (Wiederfreigabe)", None),
+        (
+            "Battery voltage from SCC",
+            "Batteriespannung von SCC",
+            "Tension de la batterie depuis SCC",
+        ),
+        ("AC output voltage setting", "AC-Ausgangsspannung (Einstellung)", None),
+        ("Battery type (safety setting)", "Batterietyp (Sicherheitseinstellung)", None),
+        ("SOC", "SOC", "SOC"),
+        # Not covered: left to English rather than guessed.
+        ("Charging MOSFET", None, None),  # the acronym is the noun
+        ("309 A protection", None, None),  # not an acronym qualifying the words
+        ("Cell 1 something", None, None),  # an acronym among the words
+        ("Wobble frequency", None, None),  # a qualifier the tables lack
+        ("Frobnication", None, None),
+    ],
+)
+def test_glossary_names(english: str, german: str | None, french: str | None) -> None:
+    """Names are translated only when the phrase tables cover every word."""
+    assert gen.LANGUAGES["de"].name(english) == german
+    if french is not None or german is None:
+        assert gen.LANGUAGES["fr"].name(english) == french
+
+
+def test_glossary_drops_clashes_and_counts() -> None:
+    """Two names, or two states, that would read the same are left in English; shares counted."""
+    language = gen.LANGUAGES["de"]
+    english = {
+        "sensor": {
+            "fault_code": {"name": "Fault code"},
+            "error_code": {"name": "Fault code setting"},
+            "battery_voltage": {"name": "Battery voltage"},
+            "cell_voltage": {"name": "Cell {cell} voltage"},
+            "pv_energy_today": {"name": "PV energy today"},
+            "mode": {
+                "name": "Mode",
+                "state": {"a": "Off", "b": "Solar + Utility", "c": "Solar and Utility"},
+            },
+        }
+    }
+    section = gen.localize(
+        language,
+        english,
+        [{("sensor", "fault_code"), ("sensor", "battery_voltage")}],
+        {"pv_energy_today": ("{} today", "PV energy")},
+        [("sensor", "cell_voltage")],
+    )
+    assert section == {
+        "sensor": {
+            "fault_code": {"name": "Fehlercode"},
+            "error_code": {"name": "Fehlercode (Einstellung)"},
+            "battery_voltage": {"name": "Batteriespannung"},
+            "cell_voltage": {"name": "Zellspannung {cell}"},
+            "pv_energy_today": {"name": "PV-Energie heute"},
+            "mode": {"state": {"a": "Aus"}},
+        }
+    }
+    assert language.stats == {"names": 6, "translated": 5}
+    clashing = gen.localize(
+        language,
+        {"sensor": {"a": {"name": "Overtemperature"}, "b": {"name": "Over temperature"}}},
+        [{("sensor", "a"), ("sensor", "b")}],
+        {},
+        [],
+    )
+    assert clashing == {}
+
+
+async def test_home_assistant_falls_back_to_english(hass: HomeAssistant) -> None:
+    """A name the German file leaves out is shown in English; the others in German."""
+    german = _load(INTEGRATION / "translations" / "de.json")["entity"]["sensor"]
+    missing = next(
+        key
+        for key in _load(INTEGRATION / "strings.json")["entity"]["sensor"]
+        if "name" not in german.get(key, {})
+    )
+    loaded = await async_get_translations(hass, "de", "entity", [DOMAIN])
+    prefix = f"component.{DOMAIN}.entity.sensor"
+    assert loaded[f"{prefix}.battery_voltage.name"] == "Batteriespannung"
+    english = _load(INTEGRATION / "strings.json")["entity"]["sensor"][missing]["name"]
+    assert loaded[f"{prefix}.{missing}.name"] == english
+    french = await async_get_translations(hass, "fr", "entity", [DOMAIN])
+    assert french[f"{prefix}.battery_voltage.name"] == "Tension de la batterie"
