@@ -172,6 +172,7 @@ class PI30Unit:
             "QGMN": "038",
             "QMN": "MKS2-5000",
             "QMOD": "B",
+            "QPIWS": "00000000000000000000000000000000",
             "QPIGS": QPIGS,
             "Q1": Q1,
             "QMCHGCR": QMCHGCR,

@@ -316,7 +316,7 @@ async def test_get_status_and_get_settings(device: Device) -> None:
     """The status and settings batches return every command's result."""
     status = await bounded(device.get_status())
     assert isinstance(status, Batch)
-    assert list(status) == ["QPIGS", "Q1"]
+    assert list(status) == ["QPIGS", "QMOD", "QPIWS", "Q1"]
     assert status.errors == {}
     settings = await bounded(device.get_settings())
     assert list(settings) == ["QPIRI", "QFLAG"]
@@ -329,13 +329,13 @@ async def test_a_command_the_unit_refuses_does_not_end_the_batch(
     """A firmware without Q1 still gives QPIGS; the NAK is reported."""
     unit.refuses.add("Q1")
     status = await bounded(device.get_status())
-    assert list(status) == ["QPIGS"]
+    assert list(status) == ["QPIGS", "QMOD", "QPIWS"]
     assert isinstance(status.errors["Q1"], NAKError)
 
 
 async def test_commands_a_caller_skips_are_not_sent(device: Device, link: FakeLink) -> None:
     """A front-end that dropped a refused command polls the rest only."""
-    status = await bounded(device.get_status(skip={"Q1"}))
+    status = await bounded(device.get_status(skip={"QMOD", "QPIWS", "Q1"}))
     settings = await bounded(device.get_settings(skip=("QFLAG",)))
     assert (list(status), list(settings)) == (["QPIGS"], ["QPIRI"])
     assert [r[:-3] for r in link.requests] == [b"QPIGS", b"QPIRI"]
@@ -343,7 +343,7 @@ async def test_commands_a_caller_skips_are_not_sent(device: Device, link: FakeLi
 
 async def test_a_batch_with_no_answer_at_all_raises(device: Device, unit: PI30Unit) -> None:
     """A batch where nothing succeeded raises, listing every failure."""
-    unit.refuses.update({"QPIGS", "Q1"})
+    unit.refuses.update({"QPIGS", "QMOD", "QPIWS", "Q1"})
     with pytest.raises(NAKError, match="no command of the batch succeeded") as info:
         await bounded(device.get_status())
     assert "QPIGS:" in str(info.value) and "Q1:" in str(info.value)
@@ -356,8 +356,10 @@ async def test_a_silent_command_after_others_answered_is_reported(
     device = Device(link, "pi30", attempts=1, timeout=0.2, backoff=0)
     link.faults = ["ok", "silent"]
     status = await bounded(device.get_status())
-    assert list(status) == ["QPIGS"]
-    assert isinstance(status.errors["Q1"], DeviceTimeoutError)
+    assert list(status) == ["QPIGS", "Q1"]
+    assert isinstance(status.errors["QMOD"], DeviceTimeoutError)
+    # QMOD's answer came late, in front of QPIWS's: named, never decoded as QPIWS.
+    assert "late answer to QMOD" in str(status.errors["QPIWS"])
 
 
 async def test_silence_before_anything_answered_ends_the_batch(link: FakeLink) -> None:
@@ -387,7 +389,7 @@ async def test_a_garbled_answer_is_reported_in_the_batch(link: FakeLink) -> None
     device = Device(link, "pi30", attempts=1, backoff=0)
     link.faults = ["crc"]
     status = await bounded(device.get_status())
-    assert list(status) == ["Q1"]
+    assert list(status) == ["QMOD", "QPIWS", "Q1"]
     assert "CRC" in str(status.errors["QPIGS"])
 
 

@@ -47,7 +47,7 @@ def test_variants_are_registered(name: str, cls: type) -> None:
     proto = get_protocol(name)
     assert type(proto) is cls
     assert proto.id == name.lower()
-    assert proto.status_commands == ("QPIGS", "QPIGS2")
+    assert proto.status_commands == ("QPIGS", "QPIGS2", "QMOD", "QPIWS")
     assert proto.settings_commands == ("QPIRI", "QFLAG")
     assert proto.id_commands == ("QPI", "QGMN", "QMN")
 

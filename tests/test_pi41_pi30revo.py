@@ -65,7 +65,7 @@ def test_pi41_shares_pi30_commands_it_does_not_change() -> None:
     }
     assert changed == {"QPIGS", "QPGS", "QPIRI"}
     assert isinstance(PI41_PROTO, PI30)
-    assert PI41_PROTO.status_commands == ("QPIGS", "Q1")
+    assert PI41_PROTO.status_commands == ("QPIGS", "QMOD", "QPIWS", "Q1")
     assert PI41_PROTO.settings_commands == ("QPIRI", "QFLAG")
     assert PI41_PROTO.id_commands == ("QPI", "QGMN", "QMN")
 
@@ -86,7 +86,7 @@ def test_revo_has_only_its_nine_commands() -> None:
     for name in ("QMOD", "QPI", "QPIRI"):
         assert REVO.commands[name] is PI30_PROTO.commands[name]
     assert REVO.commands["PSET"].kind is Kind.SETTER
-    assert REVO.status_commands == ("QPIGS",)
+    assert REVO.status_commands == ("QPIGS", "QMOD")
     assert REVO.settings_commands == ("QPIRI",)
     assert REVO.id_commands == ("QPI",)
     assert not REVO.settings

@@ -680,6 +680,7 @@ class PI30(VoltronicProtocol):
     description: ClassVar[str] = "Voltronic PI30 (Axpert, MPP-Solar PIP, EASUN, MKS…)"
     commands = COMMANDS
     settings = SETTINGS
-    status_commands = ("QPIGS", "Q1")
+    # Mode and warnings are status too (the reference's --getstatus reads QPIGS and Q1 only).
+    status_commands = ("QPIGS", "QMOD", "QPIWS", "Q1")
     settings_commands = ("QPIRI", "QFLAG")
     id_commands = ("QPI", "QGMN", "QMN")

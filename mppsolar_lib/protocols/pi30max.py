@@ -472,7 +472,7 @@ _settings = settings_table(
 del _settings["power_saving"]  # MAX units report "d" (feed to grid) where PI30 has "j"
 SETTINGS = MappingProxyType(_settings)
 
-STATUS_COMMANDS = ("QPIGS", "QPIGS2")
+STATUS_COMMANDS = ("QPIGS", "QPIGS2", "QMOD", "QPIWS")
 
 
 class PI30MAX(pi30.PI30):

@@ -358,7 +358,7 @@ class PI30REVO(VoltronicProtocol):
     description: ClassVar[str] = "Voltronic PI30 REVO (REVO-series hybrid inverters)"
     commands = COMMANDS
     # No settings model: PSET writes the whole configuration at once; see pset_command().
-    status_commands: ClassVar[tuple[str, ...]] = ("QPIGS",)
+    status_commands: ClassVar[tuple[str, ...]] = ("QPIGS", "QMOD")
     settings_commands: ClassVar[tuple[str, ...]] = ("QPIRI",)
     id_commands: ClassVar[tuple[str, ...]] = ("QPI",)
 

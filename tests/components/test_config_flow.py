@@ -1181,7 +1181,7 @@ async def test_options_set_the_polling_intervals(
     assert result["step_id"] == "init"
     assert default(result, CONF_STATUS_INTERVAL) == status
     assert default(result, CONF_SETTINGS_INTERVAL) == 300
-    assert default(result, CONF_STATUS_COMMANDS) == ["QPIGS", "Q1"]
+    assert default(result, CONF_STATUS_COMMANDS) == ["QPIGS", "QMOD", "QPIWS", "Q1"]
     assert default(result, CONF_POLL_SETTINGS) is True
     assert (
         STRINGS["options"]["step"]["init"]["description"]
@@ -1198,7 +1198,7 @@ async def test_options_set_the_polling_intervals(
     assert entry.options == {
         CONF_STATUS_INTERVAL: 15,
         CONF_SETTINGS_INTERVAL: 600,
-        CONF_STATUS_COMMANDS: ["QPIGS", "Q1"],
+        CONF_STATUS_COMMANDS: ["QPIGS", "QMOD", "QPIWS", "Q1"],
         CONF_POLL_SETTINGS: True,
     }
     # OptionsFlowWithReload: the changed options reloaded the entry (set up again).
@@ -1224,7 +1224,7 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
     assert schema({CONF_STATUS_INTERVAL: 5, CONF_SETTINGS_INTERVAL: 86400}) == {
         CONF_STATUS_INTERVAL: 5,
         CONF_SETTINGS_INTERVAL: 86400,
-        CONF_STATUS_COMMANDS: ["QPIGS", "Q1"],
+        CONF_STATUS_COMMANDS: ["QPIGS", "QMOD", "QPIWS", "Q1"],
         CONF_POLL_SETTINGS: True,
     }
 
@@ -1232,12 +1232,15 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
 @pytest.mark.parametrize(
     ("protocol", "fields", "labels"),
     [
-        # Live status and the Q1 extras; the labels are the library's command descriptions.
+        # Live status, the mode, the warnings and the Q1 extras; the labels are the library's
+        # command descriptions.
         (
             "pi30",
             {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS},
             [
                 "QPIGS – Live status: grid, output, battery, PV",
+                "QMOD – Operating mode",
+                "QPIWS – Active warnings and faults",
                 "Q1 – Extra status: charging stage timers, temperatures, fan and SCC state",
             ],
         ),
@@ -1344,12 +1347,12 @@ async def test_options_choose_what_is_polled(
 ) -> None:
     """A PI30 polled for QPIGS only, without settings: nothing else is sent.
 
-    The values only Q1 and the settings report become unavailable (their entities stay, with
-    their history); QPIGS's stay live. Choosing everything again brings them all back.
+    The values only QMOD, QPIWS, Q1 and the settings report become unavailable (their entities
+    stay, with their history); QPIGS's stay live. Choosing everything again brings them all back.
     """
     async with served_entry(hass, request, "pi30", "pty") as entry:
         coordinator = entry.runtime_data
-        assert {"QPIGS", "Q1", "QPIRI", "QFLAG"} <= set(coordinator.frames)
+        assert {"QPIGS", "QMOD", "QPIWS", "Q1", "QPIRI", "QFLAG"} <= set(coordinator.frames)
         live = {
             item.entity_id: item
             for item in entities(hass, entry)
@@ -1403,7 +1406,7 @@ async def test_options_choose_what_is_polled(
             {
                 CONF_STATUS_INTERVAL: 10,
                 CONF_SETTINGS_INTERVAL: 300,
-                CONF_STATUS_COMMANDS: ["QPIGS", "Q1"],
+                CONF_STATUS_COMMANDS: ["QPIGS", "QMOD", "QPIWS", "Q1"],
                 CONF_POLL_SETTINGS: True,
             },
         )

@@ -369,8 +369,9 @@ async def test_gaps_add_nothing(hass: HomeAssistant, wall_clock: Clock) -> None:
         await poll(hass, wall_clock)
         assert value(hass, charge) == pytest.approx(one_poll)
 
-        # QPIGS and QPIGS2 garbled on every attempt: the device is unavailable for an hour.
-        simulator.inject(*("crc",) * 6)
+        # QPIGS, QPIGS2, QMOD and QPIWS garbled on each of their 3 attempts: the device is
+        # unavailable for an hour.
+        simulator.inject(*("crc",) * 4 * 3)
         await poll(hass, wall_clock, gap=timedelta(hours=1))
         state = hass.states.get(charge)
         assert state is not None

@@ -81,9 +81,9 @@ async def test_disabled_entities_work_when_enabled(
 
 async def test_settings_read_later_get_their_sensors(hass: HomeAssistant) -> None:
     """Settings the first poll could not read get their sensors when they arrive."""
-    # The identity (QID, QVFW, QMN), QPIGS and Q1 answer; QPIRI and QFLAG are garbled on all
-    # three attempts each.
-    faults = Faults(script=(*("none",) * 5, *("crc",) * 6))
+    # The identity (QID, QVFW, QMN) and the status (QPIGS, QMOD, QPIWS, Q1) answer; QPIRI and
+    # QFLAG are garbled on all three attempts each.
+    faults = Faults(script=(*("none",) * 7, *("crc",) * 6))
     async with PtyServer(create_simulator("pi30"), faults) as server:
         entry = serial_entry(server, "pi30")
         await set_up(hass, entry)
@@ -110,13 +110,15 @@ async def test_value_missing_from_an_answer(hass: HomeAssistant) -> None:
         await set_up(hass, entry)
         q1 = "sensor.pi30_simulator_inverter_temperature"
         qpigs = "sensor.pi30_simulator_battery_voltage"
+        qmod = "sensor.pi30_simulator_device_mode"
         assert hass.states.get(q1).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
 
-        # QPIGS answers; Q1 is garbled on all three attempts.
-        simulator.inject("none", "crc", "crc", "crc")
+        # QPIGS, QMOD and QPIWS answer; Q1 is garbled on all three attempts.
+        simulator.inject("none", "none", "none", "crc", "crc", "crc")
         await next_poll(hass)
         assert hass.states.get(q1).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
         assert hass.states.get(qpigs).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
+        assert hass.states.get(qmod).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
 
         await next_poll(hass, 2)
         assert hass.states.get(q1).state != STATE_UNAVAILABLE  # type: ignore[union-attr]
