@@ -14,7 +14,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from mppsolar_lib.protocols.fields import Value
 
-from .catalogue import Control
+from .catalogue import Control, controls
 from .const import CONF_ADDRESS, CONF_CONNECTION, DOMAIN, Connection
 from .coordinator import MppSolarCoordinator
 from .parallel import unit_identifier
@@ -106,6 +106,24 @@ def add_entities_as_fields_appear[D: FieldDescription](
 
     add_new()
     coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+def add_controls_as_fields_appear[D: FieldDescription](
+    coordinator: MppSolarCoordinator,
+    descriptions: Mapping[tuple[bool, str], D],
+    create: Callable[[MppSolarCoordinator, Control, D], Entity],
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a control entity (select, number, switch) for each setting whose value appears."""
+    found = controls(coordinator.protocol.id)
+    add_entities_as_fields_appear(
+        coordinator,
+        descriptions,
+        lambda description: create(
+            coordinator, found[description.settings, description.field], description
+        ),
+        async_add_entities,
+    )
 
 
 class MppSolarControlEntity(MppSolarEntity):

@@ -24,7 +24,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import Control, controls
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
-from .entity import MppSolarControlEntity, add_entities_as_fields_appear
+from .entity import MppSolarControlEntity, add_controls_as_fields_appear
 
 # One write at a time: each reads the setting back before the next one is sent.
 PARALLEL_UPDATES = 1
@@ -95,14 +95,8 @@ async def async_setup_entry(
 ) -> None:
     """Add a number for each ranged setting the device reports."""
     coordinator = entry.runtime_data
-    found = controls(coordinator.protocol.id)
-    add_entities_as_fields_appear(
-        coordinator,
-        descriptions(coordinator.protocol.id),
-        lambda description: MppSolarNumber(
-            coordinator, found[description.settings, description.field], description
-        ),
-        async_add_entities,
+    add_controls_as_fields_appear(
+        coordinator, descriptions(coordinator.protocol.id), MppSolarNumber, async_add_entities
     )
 
 

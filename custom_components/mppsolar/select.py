@@ -13,7 +13,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import Control, controls, option_key
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
-from .entity import MppSolarControlEntity, add_entities_as_fields_appear
+from .entity import MppSolarControlEntity, add_controls_as_fields_appear
 
 # One write at a time: each reads the setting back before the next one is sent.
 PARALLEL_UPDATES = 1
@@ -59,14 +59,8 @@ async def async_setup_entry(
 ) -> None:
     """Add a select for each setting with options the device reports."""
     coordinator = entry.runtime_data
-    found = controls(coordinator.protocol.id)
-    add_entities_as_fields_appear(
-        coordinator,
-        descriptions(coordinator.protocol.id),
-        lambda description: MppSolarSelect(
-            coordinator, found[description.settings, description.field], description
-        ),
-        async_add_entities,
+    add_controls_as_fields_appear(
+        coordinator, descriptions(coordinator.protocol.id), MppSolarSelect, async_add_entities
     )
 
 
