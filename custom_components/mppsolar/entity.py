@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from homeassistant.const import Platform
 from homeassistant.core import callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -110,15 +111,20 @@ def add_entities_as_fields_appear[D: FieldDescription](
 
 def add_controls_as_fields_appear[D: FieldDescription](
     coordinator: MppSolarCoordinator,
-    descriptions: Mapping[tuple[bool, str], D],
+    platform: Platform,
+    describe: Callable[[Control], D],
     create: Callable[[MppSolarCoordinator, Control, D], Entity],
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a control entity (select, number, switch) for each setting whose value appears."""
-    found = controls(coordinator.protocol.id)
+    """Add a ``platform`` entity (select, number, switch) for each setting whose value appears."""
+    found = {
+        where: control
+        for where, control in controls(coordinator.protocol.id).items()
+        if control.platform is platform
+    }
     add_entities_as_fields_appear(
         coordinator,
-        descriptions,
+        {where: describe(control) for where, control in found.items()},
         lambda description: create(
             coordinator, found[description.settings, description.field], description
         ),

@@ -7,9 +7,9 @@ anything is sent, with the list in the message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, reduce
+from functools import reduce
 import math
 
 from homeassistant.components.number import (
@@ -22,7 +22,7 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import Control, controls
+from .catalogue import Control
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
 from .entity import MppSolarControlEntity, add_controls_as_fields_appear
 
@@ -67,16 +67,6 @@ def describe(control: Control) -> MppSolarNumberEntityDescription:
     )
 
 
-@cache
-def descriptions(protocol_id: str) -> Mapping[tuple[bool, str], MppSolarNumberEntityDescription]:
-    """Return the numbers a protocol can have, by (read from settings, field key)."""
-    return {
-        where: describe(control)
-        for where, control in controls(protocol_id).items()
-        if control.platform is Platform.NUMBER
-    }
-
-
 def step_of(values: Sequence[float]) -> float | None:
     """Return the largest step that reaches every value from the first (``None``: no such).
 
@@ -96,7 +86,7 @@ async def async_setup_entry(
     """Add a number for each ranged setting the device reports."""
     coordinator = entry.runtime_data
     add_controls_as_fields_appear(
-        coordinator, descriptions(coordinator.protocol.id), MppSolarNumber, async_add_entities
+        coordinator, Platform.NUMBER, describe, MppSolarNumber, async_add_entities
     )
 
 

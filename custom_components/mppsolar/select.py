@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
 from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import Control, controls, option_key
+from .catalogue import Control, option_key
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
 from .entity import MppSolarControlEntity, add_controls_as_fields_appear
 
@@ -42,16 +40,6 @@ def describe(control: Control) -> MppSolarSelectEntityDescription:
     )
 
 
-@cache
-def descriptions(protocol_id: str) -> Mapping[tuple[bool, str], MppSolarSelectEntityDescription]:
-    """Return the selects a protocol can have, by (read from settings, field key)."""
-    return {
-        where: describe(control)
-        for where, control in controls(protocol_id).items()
-        if control.platform is Platform.SELECT
-    }
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: MppSolarConfigEntry,
@@ -60,7 +48,7 @@ async def async_setup_entry(
     """Add a select for each setting with options the device reports."""
     coordinator = entry.runtime_data
     add_controls_as_fields_appear(
-        coordinator, descriptions(coordinator.protocol.id), MppSolarSelect, async_add_entities
+        coordinator, Platform.SELECT, describe, MppSolarSelect, async_add_entities
     )
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
@@ -12,7 +10,7 @@ from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .catalogue import Control, controls
+from .catalogue import Control
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
 from .entity import MppSolarControlEntity, add_controls_as_fields_appear
 
@@ -42,16 +40,6 @@ def describe(control: Control) -> MppSolarSwitchEntityDescription:
     )
 
 
-@cache
-def descriptions(protocol_id: str) -> Mapping[tuple[bool, str], MppSolarSwitchEntityDescription]:
-    """Return the switches a protocol can have, by (read from settings, field key)."""
-    return {
-        where: describe(control)
-        for where, control in controls(protocol_id).items()
-        if control.platform is Platform.SWITCH
-    }
-
-
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: MppSolarConfigEntry,
@@ -60,7 +48,7 @@ async def async_setup_entry(
     """Add a switch for each on/off setting the device reports."""
     coordinator = entry.runtime_data
     add_controls_as_fields_appear(
-        coordinator, descriptions(coordinator.protocol.id), MppSolarSwitch, async_add_entities
+        coordinator, Platform.SWITCH, describe, MppSolarSwitch, async_add_entities
     )
 
 
