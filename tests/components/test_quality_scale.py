@@ -10,6 +10,7 @@ done, the same check runs here.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,50 @@ def test_setup_claims() -> None:
             # No service actions: nothing registers one.
             for path in INTEGRATION.glob("*.py"):
                 assert "async_register" not in path.read_text(encoding="utf-8"), path
+
+
+def test_brand_images() -> None:
+    """brands: every image Home Assistant looks for, at the sizes the brands guidelines ask."""
+    assert status("brands") == "done"
+    from PIL import Image  # noqa: PLC0415 - only this test needs Pillow
+
+    for prefix in ("", "dark_"):
+        for suffix, factor in (("", 1), ("@2x", 2)):
+            with Image.open(INTEGRATION / "brand" / f"{prefix}icon{suffix}.png") as icon:
+                assert icon.format == "PNG"
+                assert icon.size == (256 * factor, 256 * factor)
+            with Image.open(INTEGRATION / "brand" / f"{prefix}logo{suffix}.png") as logo:
+                assert logo.format == "PNG"
+                assert logo.height == 128 * factor
+                assert logo.width > logo.height
+    # The committed files are what scripts/gen_brand.py draws now.
+    spec = importlib.util.spec_from_file_location(
+        "gen_brand", INTEGRATION.parents[1] / "scripts" / "gen_brand.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    for name, data in generator.images().items():
+        assert (INTEGRATION / "brand" / name).read_bytes() == data, name
+
+
+def test_dependency_is_the_released_library() -> None:
+    """dependency-transparency: the manifest pins this repository's library at its version."""
+    assert status("dependency-transparency") == "done"
+    pyproject = (INTEGRATION.parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'license = "MIT"' in pyproject
+    release = (INTEGRATION.parents[1] / ".github" / "workflows" / "release.yml").read_text(
+        encoding="utf-8"
+    )
+    assert "pypa/gh-action-pypi-publish" in release
+    assert "id-token: write" in release
+    spec = importlib.util.spec_from_file_location(
+        "release_check", INTEGRATION.parents[1] / "scripts" / "release_check.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    checker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checker)
+    assert checker.problems(f"v{MANIFEST['version']}") == []
+    assert checker.problems("v0.0.0-not-this") == [f"tag v0.0.0-not-this != v{MANIFEST['version']}"]
