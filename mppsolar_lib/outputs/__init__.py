@@ -14,14 +14,26 @@ from __future__ import annotations
 import importlib
 
 from mppsolar_lib.errors import did_you_mean
-from mppsolar_lib.outputs.base import ConsoleOutput, Output, OutputError, OutputOptions, Report
+from mppsolar_lib.outputs.base import (
+    ConsoleOutput,
+    Output,
+    OutputContext,
+    OutputError,
+    OutputOptions,
+    OutputUnavailableError,
+    Report,
+    Resources,
+)
 
 __all__ = [
     "ConsoleOutput",
     "Output",
+    "OutputContext",
     "OutputError",
     "OutputOptions",
+    "OutputUnavailableError",
     "Report",
+    "Resources",
     "get_output",
     "list_outputs",
     "register_output",
@@ -52,7 +64,9 @@ def list_outputs() -> dict[str, str]:
     return {name: description for name, (_, description) in sorted(_REGISTRY.items())}
 
 
-def get_output(name: str, options: OutputOptions | None = None) -> Output:
+def get_output(
+    name: str, options: OutputOptions | None = None, context: OutputContext | None = None
+) -> Output:
     """Return a new instance of the output registered as ``name``.
 
     Raises :class:`OutputError` for an unknown name (with close matches), or when the output's
@@ -72,4 +86,4 @@ def get_output(name: str, options: OutputOptions | None = None) -> Output:
             "install the matching extra, e.g. pip install 'mppsolar-lib[all]'"
         ) from err
     cls: type[Output] = getattr(module, class_name)
-    return cls(options)
+    return cls(options, context)

@@ -12,36 +12,62 @@ plain text rows (command and protocol listings), so every output handles all of 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+import logging
 import re
 import sys
-from typing import TYPE_CHECKING, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from mppsolar_lib.errors import MppSolarError
 from mppsolar_lib.protocols.fields import Field
 
 if TYPE_CHECKING:
+    from mppsolar_lib.bridge.model import DeviceConfig, MqttBroker
+    from mppsolar_lib.protocols import Protocol
     from mppsolar_lib.protocols.fields import Result, Value
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class OutputError(MppSolarError):
     """An output cannot be used as configured (unknown name, bad filter, missing extra)."""
 
 
+class OutputUnavailableError(MppSolarError):
+    """The output's destination cannot take reports now (broker down, database unreachable).
+
+    Transient: the bridge keeps the reports (in memory, then on disk) and tries again with
+    backoff. Any other exception from :meth:`Output.send` is a bug or a poison report: the
+    bridge logs it and drops that batch, so one bad report never blocks those behind it.
+    """
+
+
 class Report:
     """One command's answer (or a listing) ready for any output."""
 
-    __slots__ = ("command", "description", "raw", "rows")
+    __slots__ = ("command", "description", "raw", "rows", "time")
 
     def __init__(
-        self, command: str, description: str, rows: tuple[Field, ...], raw: bytes | None = None
+        self,
+        command: str,
+        description: str,
+        rows: tuple[Field, ...],
+        raw: bytes | None = None,
+        time: float | None = None,
     ) -> None:
-        """Hold the rows of ``command``; ``raw`` is the frame as received (``None``: listings)."""
+        """Hold the rows of ``command``; ``raw`` is the frame as received (``None``: listings).
+
+        ``time`` is when the answer arrived (seconds since the epoch); the bridge sets it so
+        a reading delivered late (after an outage) keeps its own timestamp.
+        """
         #: The command as sent (``QPGS0``), or what the listing is (``command help``).
         self.command = command
         self.description = description
         self.rows = rows
         self.raw = raw
+        self.time = time
 
     def __repr__(self) -> str:
         """Command and number of rows."""
@@ -151,19 +177,82 @@ class OutputOptions:
                 yield key, row
 
 
+class Resources:
+    """Connections the outputs of a bridge share: one MQTT client per broker, one pool per database.
+
+    ``await resources.get(key, factory)`` returns the object made by ``await factory()`` the
+    first time ``key`` is asked for, and the same object afterwards (concurrent first calls
+    wait for one factory); :meth:`close` closes them all (``aclose()`` or ``close()``, awaited
+    when it is a coroutine) in reverse order of creation.
+    """
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._made: dict[str, Any] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, key: str, factory: Callable[[], Awaitable[Any]]) -> Any:
+        """Return the shared object for ``key``, making it with ``factory`` the first time."""
+        if key in self._made:
+            return self._made[key]
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            if key not in self._made:
+                self._made[key] = await factory()
+        return self._made[key]
+
+    async def close(self) -> None:
+        """Close every shared object (errors are logged: closing goes on)."""
+        for key, made in reversed(list(self._made.items())):
+            closer = getattr(made, "aclose", None) or getattr(made, "close", None)
+            if closer is None:
+                continue
+            try:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:
+                _LOGGER.exception("closing %s failed", key)
+        self._made.clear()
+
+
+@dataclass(slots=True)
+class OutputContext:
+    """What a bridge output needs beyond its options: where to deliver, and shared connections.
+
+    ``device`` is the device's configuration (prom_output_dir, push_url, postgres_url,
+    mongo_url/mongo_db, mqtt_topic, udp_port, dev, mqtt_allowed_cmds: each device's own);
+    ``mqtt`` the bridge's broker (``None``: none configured); ``protocol`` the device's protocol
+    once known (field catalogue for Home Assistant discovery); ``resources`` the shared
+    connections.
+    """
+
+    device: DeviceConfig
+    mqtt: MqttBroker | None = None
+    protocol: Protocol | None = None
+    resources: Resources = field(default_factory=Resources)
+
+
 class Output(ABC):
     """Where reports go. Console outputs print; the bridge adds MQTT, Prometheus, databases.
 
     An output never raises for one bad report in a way that stops others: implementations
-    raise :class:`OutputError` only for configuration problems.
+    raise :class:`OutputError` only for configuration problems, and
+    :class:`OutputUnavailableError` when the destination is down (the bridge retries).
     """
 
     #: Registry name (``screen``); the description lives in the registry, for ``-o`` listings.
     name: ClassVar[str]
 
-    def __init__(self, options: OutputOptions | None = None) -> None:
-        """Use ``options`` (defaults: no filter, snake_case keys)."""
+    def __init__(
+        self, options: OutputOptions | None = None, context: OutputContext | None = None
+    ) -> None:
+        """Use ``options`` (defaults: no filter, snake_case keys) and the bridge's ``context``."""
         self.options = options or OutputOptions()
+        self.context = context
+
+    async def availability(self, online: bool) -> None:
+        """Note that the device answers (``True``) or stopped answering; the default ignores it."""
 
     @abstractmethod
     async def send(self, reports: Sequence[Report]) -> None:
@@ -176,9 +265,14 @@ class Output(ABC):
 class ConsoleOutput(Output):
     """An output that writes text to a stream (standard output unless told otherwise)."""
 
-    def __init__(self, options: OutputOptions | None = None, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        options: OutputOptions | None = None,
+        context: OutputContext | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
         """Write to ``stream`` (looked up at write time when ``None``, so redirection works)."""
-        super().__init__(options)
+        super().__init__(options, context)
         self.stream = stream
 
     @abstractmethod

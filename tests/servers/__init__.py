@@ -1,0 +1,1 @@
+"""Real servers the tests talk to, started privately on loopback (no system service)."""
