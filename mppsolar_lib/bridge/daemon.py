@@ -159,7 +159,8 @@ class DeviceRunner:
                 due.extend(self.config.slow_commands)
                 next_slow = max(next_slow + self.config.slow_pause, now)
             self._refresh.clear()
-            if due:
+            # Empty when a timer fired a clock tick early: nothing is due yet, wait again.
+            if due:  # pragma: no branch
                 await self.publish(await self.poll(due))
             wake = next_fast if not self.config.slow_commands else min(next_fast, next_slow)
             with contextlib.suppress(TimeoutError):
@@ -219,8 +220,12 @@ class Bridge:
             )
         return sinks, contexts
 
-    async def start(self) -> None:
-        """Open the spool, build every device's sinks, start delivering and polling."""
+    async def start(self, *, poll: bool = True) -> None:
+        """Open the spool, build every device's sinks, start delivering and polling.
+
+        With ``poll=False`` the devices are not polled on their cadences: the caller drives
+        the runners (``daemon --once``).
+        """
         self.spool = Spool(self.spool_dir / "spool.sqlite3", self.config.spool_limit)
         await self.spool.open()
         for device in self.config.devices:
@@ -229,7 +234,7 @@ class Bridge:
             self.runners[device.name] = runner
             for sink in sinks:
                 await sink.start()
-        for runner in self.runners.values():
+        for runner in self.runners.values() if poll else ():
             self._tasks.append(asyncio.create_task(self._supervise(runner), name=runner.name))
         if self.notifier.watchdog:
             self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))

@@ -116,8 +116,6 @@ class Sink:
             await self._spill([self._memory.popleft()])
 
     async def _spill(self, items: list[tuple[int, Sequence[Report]]]) -> None:
-        if not items:
-            return
         if self.spool is None:
             self.stats.dropped += len(items)
             _LOGGER.warning(

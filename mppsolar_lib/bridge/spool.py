@@ -109,7 +109,7 @@ class Spool:
         await self._call(self._conn)
 
     async def close(self) -> None:
-        """Close the file and the worker thread."""
+        """Close the file and the worker thread (a spool never opened just stops its thread)."""
 
         def close() -> None:
             if self._db is not None:
