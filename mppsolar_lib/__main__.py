@@ -3,8 +3,9 @@
 Talks to a device with the reference CLI's flags (``mpp-solar -p /dev/ttyUSB0 -P pi30 -c QPIGS``):
 ``-p sim`` is the built-in simulator, so ``python -m mppsolar_lib -p sim -c QPIGS`` works on any
 machine. Subcommands: ``settings`` (show and change settings through the settings model, with
-confirmation), ``simulate`` (serve a simulator on a pseudo-terminal or TCP port), and the
-protocol tools ``protocols``, ``commands``, ``request``, ``decode`` (no device needed).
+confirmation), ``simulate`` (serve a simulator on a pseudo-terminal or TCP port), ``daemon``
+(the bridge: poll the devices of a configuration file and feed its outputs; the reference's
+``-C FILE --daemon`` is the same), and the protocol tools ``protocols``, ``commands``, ``request``, ``decode`` (no device needed).
 
 Errors are one line on stderr and a non-zero exit status (``-D`` shows the traceback).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Sequence
+import contextlib
 import logging
 import os
 import signal
@@ -39,6 +41,10 @@ from mppsolar_lib.protocols.settings import Setting, SettingKind
 from mppsolar_lib.transports import Transport, open_transport
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mppsolar_lib.bridge.daemon import Bridge, DeviceRunner
+    from mppsolar_lib.bridge.model import BridgeConfig
     from mppsolar_lib.protocols import Protocol
     from mppsolar_lib.protocols.detect import Detection
     from mppsolar_lib.protocols.fields import Result, Value
@@ -51,7 +57,9 @@ PROG = "mppsolar"
 DEFAULT_PORT = "/dev/ttyUSB0"
 DEFAULT_PROTOCOL = "pi30"
 #: Subcommands; anything else on the command line is the reference-style device invocation.
-ACTIONS = ("protocols", "commands", "request", "decode", "settings", "simulate")
+ACTIONS = ("protocols", "commands", "request", "decode", "settings", "simulate", "daemon")
+#: Where the reference's ``-C`` without a file looks.
+REFERENCE_CONFIG = "/etc/mpp-solar/mpp-solar.conf"
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -135,6 +143,42 @@ def _parser() -> argparse.ArgumentParser:
         "--detect", action="store_true", help="find out which protocol the device speaks"
     )
     what.add_argument("-v", "--version", action="store_true", help="show the version and exit")
+    bridge = parser.add_argument_group("bridge (the reference's spelling of 'daemon')")
+    bridge.add_argument(
+        "-C",
+        "--configfile",
+        nargs="?",
+        const=REFERENCE_CONFIG,
+        help=f"poll the devices of this configuration file once (default: {REFERENCE_CONFIG})",
+    )
+    bridge.add_argument(
+        "--daemon", action="store_true", help="with -C: keep polling (as 'daemon -C FILE')"
+    )
+    return parser
+
+
+def _daemon_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} daemon",
+        description="Poll the devices of a configuration file and feed their outputs (MQTT, "
+        "Prometheus, databases…) until stopped. See docs/bridge.md.",
+    )
+    parser.add_argument(
+        "-C",
+        "--configfile",
+        required=True,
+        metavar="FILE",
+        help="the configuration: INI (the reference's format) or YAML (.yaml/.yml)",
+    )
+    parser.add_argument("--check", action="store_true", help="validate the file, print a summary")
+    parser.add_argument(
+        "--once", action="store_true", help="poll every device once, deliver, and stop"
+    )
+    parser.add_argument(
+        "--spool-dir", metavar="DIR", help="keep undelivered readings here (overrides spool_dir)"
+    )
+    parser.add_argument("-D", "--debug", action="store_true", help="log everything, with frames")
+    parser.add_argument("-I", "--info", action="store_true", help="log progress (the default)")
     return parser
 
 
@@ -207,9 +251,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _logging(args)
             run = _settings if action == "settings" else _simulate
             return asyncio.run(run(args))
+        if action == "daemon":
+            return _daemon(_daemon_parser().parse_args(args_list[1:]))
         if action is not None:
             return _tools(_tools_parser().parse_args(args_list))
         args = _parser().parse_args(args_list)
+        if args.configfile or args.daemon:
+            return _daemon(_reference_daemon_args(args))
         _logging(args)
         return _device_cli(args)
     except KeyboardInterrupt:
@@ -258,6 +306,152 @@ def _logging(args: argparse.Namespace) -> None:
 
 
 _HANDLER: logging.Handler | None = None
+
+
+# -- the bridge daemon --------------------------------------------------------------------------
+
+
+def _reference_daemon_args(args: argparse.Namespace) -> argparse.Namespace:
+    """Map ``-C FILE [--daemon]`` to ``daemon -C FILE [--once]``, as the reference means them."""
+    if not args.configfile:
+        raise UsageError("--daemon needs a configuration file: -C FILE")
+    return argparse.Namespace(
+        configfile=args.configfile,
+        check=False,
+        once=not args.daemon,
+        spool_dir=None,
+        debug=args.debug,
+        info=args.info,
+    )
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    """Check the configuration, then run the bridge (``daemon`` and ``-C FILE --daemon``)."""
+    # Imported for this action only: the device CLI's start-up never pays for the bridge.
+    from mppsolar_lib.bridge.config import ConfigError, load_config  # noqa: PLC0415
+
+    try:
+        config = load_config(args.configfile)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        _summary(config, sys.stdout)
+        return 0
+    _daemon_logging(args, config.log_file)
+    return asyncio.run(_run_bridge(config, args))
+
+
+def _summary(config: BridgeConfig, stream: TextIO) -> None:
+    """Print what the daemon would run."""
+    count = len(config.devices)
+    lines = [f"{config.path}: valid, {count} device{'s' if count != 1 else ''}"]
+    for device in config.devices:
+        where = f"{device.port}" + (f" ({device.porttype})" if device.porttype else "")
+        polls = f"{'#'.join(device.commands)} every {device.pause:g} s"
+        if device.slow_commands:
+            polls += f", {'#'.join(device.slow_commands)} every {device.slow_pause:g} s"
+        lines.append(f"  [{device.name}] {device.protocol or 'auto'} on {where}: {polls}")
+        lines.append(f"    outputs: {', '.join(device.outputs)}")
+        if device.mqtt_allowed_cmds:
+            lines.append(f"    mqtt commands allowed: {', '.join(device.mqtt_allowed_cmds)}")
+    if config.mqtt is not None:
+        lines.append(f"mqtt broker: {config.mqtt.host}:{config.mqtt.port}")
+    if config.log_file:
+        lines.append(f"log file: {config.log_file}")
+    stream.write("\n".join(lines) + "\n")
+
+
+def _daemon_logging(args: argparse.Namespace, log_file: str | None) -> None:
+    """Log progress (or everything at -D) to stderr and, if set, to ``log_file``."""
+    global _HANDLER  # noqa: PLW0603 - see _logging
+    logger = logging.getLogger("mppsolar_lib")
+    for handler in (_HANDLER, *_DAEMON_HANDLERS):
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
+    _HANDLER = None
+    _DAEMON_HANDLERS.clear()
+    formatter = logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        try:
+            handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        except OSError as err:
+            raise UsageError(f"log_file {log_file}: {err.strerror or err}") from None
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+        _DAEMON_HANDLERS.append(handler)
+    logger.setLevel(logging.DEBUG if args.debug else logging.INFO)
+
+
+_DAEMON_HANDLERS: list[logging.Handler] = []
+#: The daemon's own messages (``__name__`` is ``__main__`` under ``python -m``).
+_BRIDGE_LOGGER = logging.getLogger("mppsolar_lib.bridge")
+
+
+def _spool_dir(args: argparse.Namespace, config: BridgeConfig) -> Path | None:
+    """Return --spool-dir, else spool_dir, else systemd's StateDirectory= (else the default)."""
+    from pathlib import Path  # noqa: PLC0415 - pathlib costs the device CLI ~4 ms at start-up
+
+    if args.spool_dir:
+        return Path(args.spool_dir)
+    if config.spool_dir:
+        return Path(config.spool_dir)
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else None
+
+
+async def _run_bridge(config: BridgeConfig, args: argparse.Namespace) -> int:
+    """Run the bridge until SIGTERM/SIGINT (or one poll with --once); flush the outputs."""
+    from mppsolar_lib.bridge.daemon import Bridge  # noqa: PLC0415 - see _daemon
+
+    bridge = Bridge(config, spool_dir=_spool_dir(args, config))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    status = 0
+    try:
+        try:
+            await bridge.start(poll=not args.once)
+        except OSError as err:
+            raise MppSolarError(f"cannot start: {err}") from err
+        _BRIDGE_LOGGER.info("bridge running: %d devices", len(config.devices))
+        if args.once:
+            silent = await _poll_once(bridge, stop)
+            if silent:
+                _BRIDGE_LOGGER.error("no answer from: %s", ", ".join(silent))
+                status = 1
+        else:
+            await stop.wait()
+        _BRIDGE_LOGGER.info("stopping: delivering what is pending")
+    finally:
+        await bridge.stop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return status
+
+
+async def _poll_once(bridge: Bridge, stop: asyncio.Event) -> list[str]:
+    """Poll every device's commands once, together; return the devices that did not answer."""
+
+    async def once(runner: DeviceRunner) -> None:
+        commands = (*runner.config.commands, *runner.config.slow_commands)
+        await runner.publish(await runner.poll(commands))
+
+    polls = asyncio.gather(*(once(runner) for runner in bridge.runners.values()))
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((polls, stopped), return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if not polls.done():
+        polls.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await polls
+    else:
+        await polls
+    return [name for name, runner in bridge.runners.items() if not runner.online]
 
 
 # -- protocol tools (no device) -----------------------------------------------------------------

@@ -13,11 +13,13 @@ and key, and finds the duplicates (configparser stops at the first one).
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterator, Mapping
 import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
 import re
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
 from mppsolar_lib.bridge.model import (
@@ -58,10 +60,13 @@ class Problem:
 
     def __str__(self) -> str:
         """Return ``file:line: [section] key: message``."""
-        where = f"{self.path}:{self.line}" if self.line else self.path
-        section = f" [{self.section}]" if self.section is not None else ""
-        key = f" {self.key}" if self.key else ""
-        return f"{where}:{section}{key}: {self.message}"
+        parts = [f"{self.path}:{self.line}" if self.line else self.path]
+        if self.section is not None:
+            parts.append(f"[{self.section}]" + (f" {self.key}" if self.key else ""))
+        elif self.key:
+            parts.append(self.key)
+        parts.append(self.message)
+        return ": ".join(parts)
 
 
 class ConfigError(MppSolarError):
@@ -128,7 +133,7 @@ def _text(value: object) -> str | None:
     return _scalar_text(value) or None
 
 
-def _number(value: object, kind: type[float] | type[int]) -> float:
+def _number(value: object, kind: type[float | int]) -> float:
     if isinstance(value, bool):
         raise _BadValue(f"expected a number, got {value!r}")
     if isinstance(value, int | float):
@@ -536,8 +541,8 @@ def _read_ini(path: Path, text: str, problems: _Problems) -> BridgeConfig:
         problems.add(err.lineno, None, None, f"expected a [section] first, got {err.line!r}")
         raise ConfigError(str(path), problems.items) from None
     except configparser.ParsingError as err:
-        for number, line in _parsing_errors(err):
-            problems.add(number, None, None, f"expected 'key = value', got {line!r}")
+        for number, text_line in _parsing_errors(err):
+            problems.add(number, None, None, f"expected 'key = value', got {text_line!r}")
     defaults = located.keys.get(configparser.DEFAULTSECT, {})
     default_section = _Section(
         configparser.DEFAULTSECT, located.sections.get(configparser.DEFAULTSECT, 0)
@@ -567,15 +572,17 @@ def _read_ini(path: Path, text: str, problems: _Problems) -> BridgeConfig:
         else:
             devices.append(section)
     if setup is None:
-        hint = did_you_mean(SETUP, parser.sections()) or did_you_mean(
-            SETUP.lower(), [name.lower() for name in parser.sections()]
-        )
-        problems.add(1, None, None, "missing the [SETUP] section" + (f"; {hint}" if hint else ""))
+        # The reference looks for exactly [SETUP]; any other section is a device.
+        near = [name for name in parser.sections() if name.strip().upper() == SETUP]
+        hint = f"; [{near[0]}] is read as a device: the name is [SETUP]" if near else ""
+        problems.add(1, None, None, f"missing the [SETUP] section{hint}")
     return _build(path, setup, devices, problems, 1)
 
 
 def _parsing_errors(err: configparser.ParsingError) -> Iterator[tuple[int, str]]:
     for number, line in err.errors:
+        if sys.version_info < (3, 12):  # pragma: no cover - Python 3.11 keeps repr(line)
+            line = ast.literal_eval(line)  # noqa: PLW2901
         yield number, line.strip()
 
 
@@ -586,11 +593,13 @@ def _first_line(err: Exception) -> str:
 # -- YAML ---------------------------------------------------------------------------------------
 
 _YAML_TOP: Final = ("setup", "devices")
+#: A value YAML could not construct (already reported).
+_INVALID: Final = object()
 
 
 def _read_yaml(path: Path, text: str, problems: _Problems) -> BridgeConfig:
     try:
-        import yaml  # noqa: PLC0415 - optional: only YAML configurations need it
+        import yaml  # type: ignore[import-untyped]  # noqa: PLC0415 - optional: YAML files only
     except ImportError:
         problems.add(
             0, None, None, "YAML configurations need the pyyaml package: pip install pyyaml"
@@ -607,7 +616,13 @@ def _read_yaml(path: Path, text: str, problems: _Problems) -> BridgeConfig:
     constructor = yaml.constructor.SafeConstructor()
 
     def value_of(node: yaml.Node) -> object:
-        return constructor.construct_object(node, deep=True)
+        try:
+            return constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as err:
+            # A tag SafeLoader refuses (!!python/…): report it, read it as nothing.
+            line = node.start_mark.line + 1
+            problems.add(line, None, None, f"not valid YAML: {getattr(err, 'problem', err)}")
+            return _INVALID
 
     def mapping(node: yaml.Node | None, where: str | None) -> list[tuple[str, yaml.Node, int]]:
         """Return (key, value node, line) of a mapping; report duplicates and non-mappings."""
@@ -662,6 +677,8 @@ def _yaml_section(
     section = _Section(name, line)
     for key, value_node, key_line in mapping(node, name):
         value = value_of(value_node)
+        if value is _INVALID:
+            continue
         key = key.lower()
         if key in section.entries:
             first = section.entries[key].line
@@ -675,7 +692,7 @@ def _yaml_section(
 
 
 def load_config(path: str | Path) -> BridgeConfig:
-    """Read and check a configuration file (YAML for ``.yaml``/``.yml``, INI otherwise).
+    """Read and check a configuration file (YAML for a ``.yaml``/``.yml`` name, INI otherwise).
 
     Raises :class:`ConfigError` listing every problem found, each with file, section and line.
     """
@@ -687,6 +704,7 @@ def load_config(path: str | Path) -> BridgeConfig:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         problems.add(0, None, None, f"cannot read the configuration: {reason}")
         raise ConfigError(str(file), problems.items) from None
-    if file.suffix.lower() in (".yaml", ".yml"):
+    # Any .yaml/.yml suffix: mppsolar.yaml.example is YAML too.
+    if {suffix.lower() for suffix in file.suffixes} & {".yaml", ".yml"}:
         return _read_yaml(file, text, problems)
     return _read_ini(file, text, problems)
