@@ -31,6 +31,7 @@ from mppsolar_lib.transports import open_transport
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from mppsolar_lib.bridge.commands import CommandChannel
     from mppsolar_lib.bridge.model import BridgeConfig, DeviceConfig
     from mppsolar_lib.protocols import Protocol
 
@@ -73,6 +74,8 @@ class DeviceRunner:
         self.latest: dict[str, Report] = {}
         self.listeners: list[Listener] = []
         self.polls = 0
+        #: The last poll's handover to the sinks (see :meth:`publish`).
+        self.handover: asyncio.Future[None] | None = None
         self._refresh = asyncio.Event()
 
     @property
@@ -133,6 +136,12 @@ class DeviceRunner:
         self.polls += 1
         for report in reports:
             self.latest[report.command] = report
+        # A poll reaches every sink and listener or none: stopping the bridge cancels this
+        # task, but not a handover already under way (stop() waits for it).
+        self.handover = asyncio.ensure_future(self._hand_over(reports))
+        await asyncio.shield(self.handover)
+
+    async def _hand_over(self, reports: Sequence[Report]) -> None:
         for sink in self.sinks:
             await sink.put(reports)
         for listener in list(self.listeners):
@@ -188,6 +197,8 @@ class Bridge:
         self.resources = Resources()
         self.spool: Spool | None = None
         self.runners: dict[str, DeviceRunner] = {}
+        #: The MQTT command topics of devices with an ``mqtt_allowed_cmds`` allowlist.
+        self.channels: list[CommandChannel] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -236,9 +247,20 @@ class Bridge:
                 await sink.start()
         for runner in self.runners.values() if poll else ():
             self._tasks.append(asyncio.create_task(self._supervise(runner), name=runner.name))
+            if runner.config.mqtt_allowed_cmds and self.config.mqtt is not None:
+                await self._command_channel(runner)
         if self.notifier.watchdog:
             self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
         self.notifier.ready(f"polling {len(self.runners)} devices")
+
+    async def _command_channel(self, runner: DeviceRunner) -> None:
+        """Open ``runner``'s MQTT command topic (imported here: aiomqtt is optional)."""
+        from mppsolar_lib.bridge.commands import CommandChannel  # noqa: PLC0415
+
+        context = OutputContext(runner.config, self.config.mqtt, None, self.resources)
+        channel = CommandChannel(runner, context)
+        await channel.start()
+        self.channels.append(channel)
 
     async def _supervise(self, runner: DeviceRunner) -> None:
         """Run a device's poll loop; restart it (after a pause) if it fails unexpectedly."""
@@ -263,12 +285,18 @@ class Bridge:
     async def stop(self) -> None:
         """Stop polling, let sinks deliver (briefly), spool the rest, close everything."""
         self.notifier.stopping()
+        for channel in self.channels:
+            await channel.aclose()
+        self.channels.clear()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        for runner in self.runners.values():
+            if runner.handover is not None:
+                await runner.handover
         await asyncio.gather(*(sink.stop(DRAIN_TIMEOUT) for sink in self.sinks))
         for runner in self.runners.values():
             try:

@@ -78,6 +78,8 @@ class Sink:
         self._inflight: tuple[int, Sequence[Report]] | None = None
         self._next_seq = 1
         self._on_disk = 0
+        # Spills under way: the worker must wait for them, or it could pass their batches.
+        self._spilling = 0
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -125,9 +127,13 @@ class Sink:
                 self.stats.dropped,
             )
             return
-        async with self._lock:
-            dropped = await self.spool.push(self.key, items)
-            self._on_disk += len(items) - dropped
+        self._spilling += 1
+        try:
+            async with self._lock:
+                dropped = await self.spool.push(self.key, items)
+                self._on_disk += len(items) - dropped
+        finally:
+            self._spilling -= 1
         self.stats.spooled += len(items)
         if dropped:
             self.stats.dropped += dropped
@@ -142,11 +148,15 @@ class Sink:
     async def _next(self) -> tuple[int, Sequence[Report], bool] | None:
         """Return the oldest pending batch and whether it is on disk (``None``: nothing)."""
         head = None
-        if self._on_disk and self.spool is not None:
+        while (self._on_disk or self._spilling) and self.spool is not None:
             async with self._lock:
                 head = await self.spool.head(self.key)
-                if head is None:
+                if head is None and not self._spilling:
                     self._on_disk = 0
+            # A spill that began while the head was read holds batches older than memory's
+            # first: wait for it (it queues on the lock) and read the head again.
+            if not self._spilling:
+                break
         if self._memory and (head is None or self._memory[0][0] < head[0]):
             self._inflight = self._memory.popleft()
             return (*self._inflight, False)

@@ -36,10 +36,14 @@ __all__ = [
     "Resources",
     "get_output",
     "list_outputs",
+    "output_class",
     "register_output",
 ]
 
 _CONSOLE = "mppsolar_lib.outputs.console"
+_MQTT = "mppsolar_lib.outputs.mqtt"
+_HASS = "mppsolar_lib.outputs.hass_mqtt"
+_PROM = "mppsolar_lib.outputs.prom"
 
 #: name -> ("module:Class", description)
 _REGISTRY: dict[str, tuple[str, str]] = {
@@ -51,6 +55,18 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "json": (f"{_CONSOLE}:Json", "one JSON object per command"),
     "json_units": (f"{_CONSOLE}:JsonUnits", 'one JSON object per command, {"value", "unit"} each'),
     "raw": (f"{_CONSOLE}:Raw", "the answer frame as received"),
+    "mqtt": (f"{_MQTT}:Mqtt", "MQTT, a topic per value: <tag>/status/<key>/value"),
+    "json_mqtt": (f"{_MQTT}:JsonMqtt", "MQTT, one JSON object per command on <tag>/<mqtt_topic>"),
+    "tag_mqtt": (f"{_MQTT}:TagMqtt", "MQTT, a topic per value: <tag>/<key>"),
+    "influx2_mqtt": (f"{_MQTT}:Influx2Mqtt", "MQTT, Influx line protocol on <mqtt_topic>"),
+    "hass_mqtt": (f"{_HASS}:HassMqtt", "MQTT with Home Assistant device discovery"),
+    "prom": (f"{_PROM}:Prom", "Prometheus text format (node-exporter style) on standard output"),
+    "prom_file": (f"{_PROM}:PromFile", "Prometheus .prom files for node-exporter's textfile dir"),
+    "prom_push": (f"{_PROM}:PromPush", "Prometheus series pushed to a Pushgateway"),
+    "prom_pushd": (f"{_PROM}:PromPushD", "Prometheus series pushed to VictoriaMetrics"),
+    "postgres": ("mppsolar_lib.outputs.postgres:Postgres", "PostgreSQL, a row per command"),
+    "mongo": ("mppsolar_lib.outputs.mongo:Mongo", "MongoDB, a document per command"),
+    "json_udp": ("mppsolar_lib.outputs.udp:JsonUdp", "one JSON datagram per command (UDP)"),
 }
 
 
@@ -72,6 +88,15 @@ def get_output(
     Raises :class:`OutputError` for an unknown name (with close matches), or when the output's
     optional dependencies are not installed (saying which extra to install).
     """
+    return output_class(name)(options, context)
+
+
+def output_class(name: str) -> type[Output]:
+    """Return the class registered as ``name``, importing its module (errors as :func:`get_output`).
+
+    Lets a caller tell console outputs (:class:`ConsoleOutput`) from network ones, or read a
+    class attribute such as ``spooled``, without making an instance.
+    """
     entry = _REGISTRY.get(name.strip().lower())
     if entry is None:
         hint = did_you_mean(name, _REGISTRY)
@@ -86,4 +111,4 @@ def get_output(
             "install the matching extra, e.g. pip install 'mppsolar-lib[all]'"
         ) from err
     cls: type[Output] = getattr(module, class_name)
-    return cls(options, context)
+    return cls

@@ -121,6 +121,15 @@ def unit_of(row: Field) -> str:
     return row.unit
 
 
+def redacted(url: str) -> str:
+    """Return ``url`` with its password (if any) masked, for messages and logs."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.partition(':')[0]}:***@{host}"
+
+
 def _compile(flag: str, pattern: str | None) -> re.Pattern[str] | None:
     if pattern is None:
         return None
