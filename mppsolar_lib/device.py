@@ -828,15 +828,22 @@ class Device:
 
     async def _verify(self, change: SettingChange) -> Value:
         """After the ACK, read the setting back (twice, a backoff apart, if it lags)."""
-        now = await self._read_back(change.setting)
-        if not same_value(change.setting, now, change.value):
+        setting = change.setting
+        result = await self.command(setting.read_command)
+        now = setting.current(result)
+        if not same_value(setting, now, change.value):
             await self._pause(1, self._closing)
-            now = await self._read_back(change.setting)
-        if not same_value(change.setting, now, change.value):
+            result = await self.command(setting.read_command)
+            now = setting.current(result)
+        if not same_value(setting, now, change.value):
             raise SettingNotAppliedError(
                 f"{self.name}: the device acknowledged {change.describe()} but reports "
                 f"{_show(now)}; it may not accept it in its current mode or with its other "
-                "settings"
+                "settings",
+                setting=setting.key,
+                requested=change.value,
+                reported=now,
+                result=result,
             )
         return now
 

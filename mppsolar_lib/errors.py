@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from mppsolar_lib.protocols.fields import Result, Value
+
 
 class MppSolarError(Exception):
     """Base class of every error raised by mppsolar_lib."""
@@ -104,7 +106,29 @@ class SettingNotAppliedError(MppSolarError):
 
     Permanent: sending it again is unlikely to help (the unit may refuse it in its current mode,
     or need another setting first).
+
+    It carries what the read-back found, so a front-end shows the device's actual value without
+    asking again: :attr:`setting` (the setting's key), :attr:`requested` (the value written),
+    :attr:`reported` (the value the device reports: a label, a bool or a number; ``None`` if the
+    answer lacks it) and :attr:`result` (the whole decoded answer to the setting's read command,
+    a ``mppsolar_lib.protocols.fields.Result``, whose other fields may have changed too).
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        setting: str | None = None,
+        requested: Value = None,
+        reported: Value = None,
+        result: Result | None = None,
+    ) -> None:
+        """Keep what was asked for and what the device reports after the ACK."""
+        super().__init__(message)
+        self.setting = setting
+        self.requested = requested
+        self.reported = reported
+        self.result = result
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:

@@ -36,7 +36,15 @@ if str(ROOT) not in sys.path:
 import homeassistant  # noqa: E402
 from homeassistant.const import Platform  # noqa: E402
 
-from custom_components.mppsolar import energy, parallel  # noqa: E402
+from custom_components.mppsolar import (  # noqa: E402
+    binary_sensor,
+    energy,
+    number,
+    parallel,
+    select,
+    sensor,
+    switch,
+)
 from custom_components.mppsolar.catalogue import (  # noqa: E402
     Control,
     Entry,
@@ -46,7 +54,7 @@ from custom_components.mppsolar.catalogue import (  # noqa: E402
     unit_catalogue,
 )
 from custom_components.mppsolar.const import DOMAIN  # noqa: E402
-from mppsolar_lib.protocols import list_protocols  # noqa: E402
+from mppsolar_lib.protocols import get_protocol, list_protocols  # noqa: E402
 from mppsolar_lib.protocols.fields import FieldKind  # noqa: E402
 from scripts.glossary import LANGUAGES, localize  # noqa: E402
 
@@ -153,7 +161,6 @@ NAMES: dict[Platform, dict[str, str]] = {
         "is_l1_scc_charging_on": "L1 SCC charging",
         "is_l1_scc_ok": "L1 SCC OK",
         "is_load_on": "Load output",
-        "is_reserved": "Reserved flag",
         "is_sbu_priority_version_added": "SBU priority version",
         "is_scc_charging_on": "SCC charging",
         "is_scc_firmware_updated": "SCC firmware updated",
@@ -183,7 +190,6 @@ NAMES: dict[Platform, dict[str, str]] = {
         "equilibrium_state_2_todo": "Equilibrium state 2 (undocumented)",
         "protection_state_todo": "Protection state (undocumented)",
         "flags_todo": "Digital input/output state",
-        "input_voltage_rang": "Input voltage range",
         "parallel_max_num": "Max parallel units",
         "battery_constant_charge_voltage_c_v": "Battery constant charge voltage (CV)",
         "battery_under_soc": "Battery under SOC",
@@ -200,9 +206,6 @@ NAMES: dict[Platform, dict[str, str]] = {
         "yield_total_user_resettable_counter": "Yield total (user resettable)",
         "state_of_charge": "State of charge",
         "time_to_go": "Time to go",
-        "time_to_go_averaging_period": "Time to go averaging period",
-        "rsv1": "Reserved current 1",
-        "rsv2": "Reserved current 2",
         # JK BMS protection thresholds (its app's abbreviations).
         "cell_ovp": "Cell overvoltage protection",
         "cell_ovpr": "Cell overvoltage recovery",
@@ -405,13 +408,123 @@ SERVICE_ICONS = {
 }
 
 
+#: Icons of the entities that have neither a device class (whose icon Home Assistant would show)
+#: nor an icon from the library's hints: the first pattern their translation key matches, else
+#: their platform's. Only icons Home Assistant core's own integrations use.
+KEY_ICONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), icon)
+    for pattern, icon in (
+        (r"mute|silence", "mdi:volume-off"),
+        (r"buzzer|beep", "mdi:volume-high"),
+        (r"backlight", "mdi:brightness-6"),
+        (r"lcd|display", "mdi:monitor"),
+        (r"fault_code_record|record_fault_code", "mdi:history"),
+        (r"restart", "mdi:restart"),
+        (r"bypass", "mdi:electric-switch"),
+        (r"power_saving|sleep", "mdi:power-sleep"),
+        (r"priority|distribution", "mdi:format-list-numbered"),
+        (r"battery_type", "mdi:car-battery"),
+        (r"grid_tie|feed.*(grid|utility)|to_grid", "mdi:transmission-tower-export"),
+        (r"generator", "mdi:engine"),
+        (r"input_voltage_range|input_range|operation_logic|work_mode", "mdi:tune"),
+        (r"^(pv|solar|scc|mppt)|_(pv|solar|scc|mppt)|allowscc", "mdi:solar-power"),
+        (r"_cell$", "mdi:counter"),  # which cell: max_voltage_cell, lowest_cell
+        (r"temperature|(^|_)(otp|utp)(_|$)|ntc|heating", "mdi:thermometer"),
+        (r"warning|alarm|fault|protection|off_reason|error", "mdi:alert-circle-outline"),
+        (r"battery_(over|under)$", "mdi:battery-alert"),
+        (r"relay|_mos|mos_|fet|switch|dry\d|gpio|^charging$|^discharging$", "mdi:electric-switch"),
+        (r"balanc|equilibrium", "mdi:scale-balance"),
+        (r"load_percent|output_load|load_percentage|power_percentage", "mdi:gauge"),
+        (r"load", "mdi:power-plug"),
+        (r"line", "mdi:transmission-tower"),
+        (r"cycle|full_discharges|synchronizations", "mdi:battery-sync"),
+        (r"(^|_)time($|_)|seconds|delay|uptime", "mdi:timer-outline"),
+        (r"discharg", "mdi:battery-arrow-down"),
+        (r"charg", "mdi:battery-charging"),
+        (r"soc|capacity|amp_hours|depth_of|floor|state_of_health|bms_life", "mdi:battery-50"),
+        (r"voltage|ovp|uvp|_volt", "mdi:flash"),
+        (r"ac_.*current", "mdi:current-ac"),
+        (r"current|ocp|scp", "mdi:current-dc"),
+        (r"frequency", "mdi:sine-wave"),
+        (r"efficiency|peukert|coefficient|deviation", "mdi:percent"),
+        (r"date|day_", "mdi:calendar"),
+        (r"firmware|software|version|protocol|product|model|manufactur|serial", "mdi:chip"),
+        (r"time", "mdi:timer-outline"),
+        (
+            r"count|number_of|strings|cells|cell_number|parallel|batteries|(est)_cell$",
+            "mdi:counter",
+        ),
+        (r"gps", "mdi:crosshairs-gps"),
+        (r"fan", "mdi:fan"),
+        (r"status|state|mode|condition|flag", "mdi:state-machine"),
+    )
+)
+
+#: The icon of an entity no pattern of :data:`KEY_ICONS` matches (ids, raw bytes, leftovers).
+PLATFORM_ICONS: dict[str, str] = {
+    Platform.SENSOR: "mdi:information-outline",
+    Platform.BINARY_SENSOR: "mdi:checkbox-marked-circle-outline",
+    Platform.SELECT: "mdi:format-list-bulleted",
+    Platform.NUMBER: "mdi:tune",
+    Platform.SWITCH: "mdi:electric-switch",
+}
+
+
+def key_icon(platform: str, key: str) -> str:
+    """Return the icon of an entity without a device class or hinted icon."""
+    return next(
+        (icon for pattern, icon in KEY_ICONS if pattern.search(key)), PLATFORM_ICONS[platform]
+    )
+
+
+def without_device_class() -> set[tuple[str, str]]:
+    """Return the (platform, translation key) of each entity that some protocol gives no class.
+
+    The devices' sensors and binary sensors, the parallel units' sensors and the system totals,
+    the selects, numbers and switches; the energy sensors all have one.
+    """
+    found: set[tuple[str, str]] = set()
+    for protocol in list_protocols():
+        described: list[tuple[str, Any]] = [
+            *((Platform.SENSOR, d) for d in sensor.descriptions(protocol).values()),
+            *((Platform.SENSOR, d) for d in sensor.unit_descriptions(protocol).values()),
+            *(
+                (Platform.SENSOR, sensor.total_description(protocol, total))
+                for total in parallel.totals(get_protocol(protocol))
+            ),
+            *((Platform.BINARY_SENSOR, d) for d in binary_sensor.descriptions(protocol).values()),
+        ]
+        describe = {
+            Platform.SELECT: select.describe,
+            Platform.NUMBER: number.describe,
+            Platform.SWITCH: switch.describe,
+        }
+        described.extend(
+            (control.platform, describe[control.platform](control))
+            for control in controls(protocol).values()
+        )
+        found.update(
+            (str(platform), description.translation_key)
+            for platform, description in described
+            if getattr(description, "device_class", None) is None
+        )
+    return found
+
+
 def icons(all_entries: list[Entry]) -> dict[str, Any]:
-    """Return icons.json: the icon the hints give each translation key (most common wins)."""
+    """Return icons.json's entities: the icon the hints give each translation key (most common wins).
+
+    An entity without a device class and a hinted icon gets the icon its key suggests
+    (:func:`key_icon`).
+    """
     found: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for entry in all_entries:
         icon = entry.info.hints.icon or SERIES_ICONS.get(entry.translation_key)
         if icon:
             found[str(entry.platform), entry.translation_key][icon] += 1
+    for platform, key in without_device_class():
+        if (platform, key) not in found:
+            found[platform, key][key_icon(platform, key)] += 1
     section: dict[str, Any] = {}
     for (platform, key), counts in sorted(found.items()):
         section.setdefault(platform, {})[key] = {"default": counts.most_common(1)[0][0]}

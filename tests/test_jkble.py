@@ -492,7 +492,13 @@ def test_settings_model_reads_and_writes(protocol: str) -> None:
     """Every setter is declared once, marked safety, read from getSettings, written validated."""
     proto = get_protocol(protocol)
     settings = proto.settings
-    assert set(settings) == {"charging", "discharging", "cell_ovp", "start_balance_voltage"}
+    assert set(settings) == {
+        "charging",
+        "discharging",
+        "balancing",
+        "cell_ovp",
+        "start_balance_voltage",
+    }
     assert all(s.safety for s in settings.values())
     current = proto.decode("getSettings", record(1, JK02_SETTINGS))
     assert settings["charging"].current(current) is True
@@ -503,6 +509,7 @@ def test_settings_model_reads_and_writes(protocol: str) -> None:
     for key, value, command in (
         ("charging", False, "setChargingOff"),
         ("discharging", True, "setDischargingOn"),
+        ("balancing", False, "setBalancerOff"),
         ("cell_ovp", 3.6, "setCellOVP3.600"),
         ("start_balance_voltage", 3.35, "setBalanceStart3.350"),
     ):

@@ -70,20 +70,22 @@ def test_pi41_shares_pi30_commands_it_does_not_change() -> None:
     assert PI41_PROTO.id_commands == ("QPI", "QGMN", "QMN")
 
 
-def test_revo_has_only_its_nine_commands() -> None:
-    """REVO answers nine commands; the plain PI30 ones are PI30's own objects."""
+def test_revo_has_only_its_eleven_commands() -> None:
+    """REVO answers eleven commands; the plain PI30 ones (identity too) are PI30's own objects."""
     assert set(REVO.commands) == {
         "PSET",
         "_PSET",
         "PQSE",
         "QALL",
+        "QID",
         "QMOD",
         "QPI",
         "QPIGS",
         "QPIRI",
         "QLITH0",
+        "QVFW",
     }
-    for name in ("QMOD", "QPI", "QPIRI"):
+    for name in ("QID", "QMOD", "QPI", "QPIRI", "QVFW"):
         assert REVO.commands[name] is PI30_PROTO.commands[name]
     assert REVO.commands["PSET"].kind is Kind.SETTER
     assert REVO.status_commands == ("QPIGS", "QMOD")

@@ -491,6 +491,23 @@ def test_pi18_parallel_ratings_carry_each_units_serial() -> None:
     assert first["serial_number"] != second["serial_number"]
 
 
+def test_pi18_can_report_absent_units() -> None:
+    """With ``report_absent``, PI18 answers for an empty slot "Not existent" instead of NAK."""
+    simulator = make("pi18", parallel=1)
+    simulator.report_absent = True
+    ratings, status = ask(simulator, "PRI1"), ask(simulator, "PGS1")
+    assert ratings["parallel_id_connection_status"] == "Not existent"
+    assert ratings["serial_number_valid_length"] == 0
+    assert status["parallel_id_connection_status"] == "Not existent"
+    assert ask(simulator, "PGS0")["parallel_id_connection_status"] == "Existent"
+    split_phase = make("pi41")
+    split_phase.report_absent = True
+    with pytest.raises(NAKError):
+        ask(split_phase, "QP2GS1")  # other per-unit queries are still refused
+    simulator.units = 2  # a unit joins
+    assert ask(simulator, "PRI1")["parallel_id_connection_status"] == "Existent"
+
+
 def test_parallel_count_is_checked() -> None:
     """A parallel system has 1–9 units."""
     with pytest.raises(ValueError, match="1–9"):
@@ -548,7 +565,7 @@ DETECTED = {
     "pi30m044": "pi30m044",
     "pi30m045": "pi30m045",
     "pi30mst": "pi30mst",
-    "pi30revo": "pi30",  # REVO answers as a plain PI30 would: listed as the alternative
+    "pi30revo": "pi30revo",  # says PI30, has no model number or name, and answers QALL
     "pi41": "pi41",
     "pi16": "pi16",
     "pi17": "pi17",
@@ -567,9 +584,8 @@ def test_auto_detection_names_each_simulated_model(protocol: str) -> None:
     assert found.protocol == DETECTED[protocol]
     if found.protocol != protocol:
         assert protocol in found.alternatives
-    if protocol != "pi30revo":
-        assert found.serial
-        assert found.firmware
+    assert found.serial
+    assert found.firmware
 
 
 def test_simulators_exist_for_every_voltronic_protocol() -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 from homeassistant.helpers.typing import ConfigType
 
 from mppsolar_lib.errors import MppSolarError
 
 from . import repairs
+from .bridge import async_setup_bridge
+from .catalogue import superseded
 from .connection import build_device, describe
 from .const import DOMAIN
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
@@ -53,12 +59,35 @@ async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> 
         repairs.async_failed(hass, entry, err)
         raise _cannot_open(entry, err) from err
     coordinator = MppSolarCoordinator(hass, entry, device)
+    # Bridge mode: its outputs get every poll from the first one on (stopped on unload).
+    await async_setup_bridge(hass, entry, coordinator)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    _async_remove_superseded(hass, entry, coordinator)
     # New options reload the entry: the options flow is an OptionsFlowWithReload (an update
     # listener here would also make the reconfigure flow's async_update_reload_and_abort fail).
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def _async_remove_superseded(
+    hass: HomeAssistant, entry: MppSolarConfigEntry, coordinator: MppSolarCoordinator
+) -> None:
+    """Remove sensors an earlier version made for values no sensor shows any more.
+
+    A reserved bit, or a setting whose select/number/switch now shows it: left in the
+    registry they would stay "unavailable" for good.
+    """
+    gone = superseded(coordinator.protocol.id)
+    prefix = f"{entry.unique_id or entry.entry_id}_"
+    registry = er.async_get(hass)
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if (
+            entity.domain in (Platform.SENSOR, Platform.BINARY_SENSOR)
+            and entity.unique_id.startswith(prefix)
+            and entity.unique_id.removeprefix(prefix) in gone
+        ):
+            registry.async_remove(entity.entity_id)
 
 
 def _cannot_open(entry: MppSolarConfigEntry, err: MppSolarError) -> ConfigEntryNotReady:

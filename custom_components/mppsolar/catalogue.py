@@ -6,6 +6,11 @@ Each status and settings command of a protocol lists the fields its answer can h
 key and translation key, read from the status or the settings answers. The platforms turn the
 entries into entity descriptions; ``scripts/gen_translations.py`` turns them into the ``entity``
 section of ``strings.json`` and into ``icons.json``. Neither knows any protocol.
+
+Two kinds of field get no entry: a reserved position the library decodes only for completeness
+(its hints say ``entity=False``), and the current value of a setting whose select, number or
+switch is enabled by default — the control shows the value, a sensor beside it would repeat it.
+A safety setting's control is disabled by default, so its value keeps its read-only sensor.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from mppsolar_lib.protocols import get_protocol
 from mppsolar_lib.protocols.fields import FieldInfo, FieldKind, slugify
 from mppsolar_lib.protocols.settings import Setting, SettingKind
 
-from .parallel import NOT_UNIT_VALUES, TOTAL_PREFIX, unit_command
+from .parallel import unit_fields
 
 #: Suffix of a settings value whose key a status command uses for something else (PI30's QPIRI
 #: ``ac_output_voltage`` is the configured output voltage, QPIGS's the measured one).
@@ -147,9 +152,8 @@ def _entry(key: str, info: FieldInfo, *, settings: bool) -> Entry:
     )
 
 
-@cache
-def catalogue(protocol_id: str) -> Mapping[tuple[bool, str], Entry]:
-    """Return every entity protocol ``protocol_id`` can have, by (from settings, field key)."""
+def _candidates(protocol_id: str) -> dict[tuple[bool, str], Entry]:
+    """Return a sensor or binary sensor for every field of the status and settings answers."""
     protocol = get_protocol(protocol_id)
     entries: dict[tuple[bool, str], Entry] = {}
     status: set[str] = set()
@@ -167,6 +171,35 @@ def catalogue(protocol_id: str) -> Mapping[tuple[bool, str], Entry]:
             key = info.key + SETTING_SUFFIX if info.key in status else info.key
             entries[True, info.key] = _entry(key, info, settings=True)
     return entries
+
+
+@cache
+def catalogue(protocol_id: str) -> Mapping[tuple[bool, str], Entry]:
+    """Return the sensors and binary sensors ``protocol_id`` can have, by (from settings, key).
+
+    Every field of its status and settings answers, but reserved positions and the values that
+    an enabled-by-default control shows (see the module's docstring).
+    """
+    shown = controls(protocol_id)
+    return {
+        where: entry
+        for where, entry in _candidates(protocol_id).items()
+        if entry.info.hints.entity
+        and not ((control := shown.get(where)) is not None and control.enabled_default)
+    }
+
+
+@cache
+def superseded(protocol_id: str) -> frozenset[str]:
+    """Return the keys of the sensors :func:`catalogue` leaves out.
+
+    Earlier versions made entities for them (a reserved bit, a value a control now shows);
+    setup removes those from the entity registry so they do not linger as unavailable.
+    """
+    kept = catalogue(protocol_id)
+    return frozenset(
+        entry.key for where, entry in _candidates(protocol_id).items() if where not in kept
+    )
 
 
 #: The platform of each kind of setting of the library's settings model.
@@ -197,6 +230,14 @@ class Control:
         return self.setting.read_field
 
     @property
+    def enabled_default(self) -> bool:
+        """Whether the entity is enabled when the entry is set up: not for safety settings.
+
+        An enabled control replaces the sensor of its value (:func:`catalogue`).
+        """
+        return not self.setting.safety
+
+    @property
     def options(self) -> dict[str, str]:
         """Selects: state key -> the label the device reports (and takes)."""
         return {option_key(label): label for label in self.setting.options.values()}
@@ -223,18 +264,12 @@ def controls(protocol_id: str) -> Mapping[tuple[bool, str], Control]:
 def unit_catalogue(protocol_id: str) -> Mapping[str, Entry]:
     """Return the sensors of each unit of a parallel system (parallel.py), by field key.
 
-    The values of the protocol's per-unit status command, but its identity and the system
-    totals every unit repeats; on/off flags are left out.
+    The values of the protocol's per-unit answers (``parallel.unit_fields``); on/off flags are
+    left out.
     """
-    protocol = get_protocol(protocol_id)
-    command = unit_command(protocol)
-    if command is None:
-        return {}
     found: dict[str, Entry] = {}
-    for info in protocol.commands[command].info.values():
-        if info.key in NOT_UNIT_VALUES or info.key.startswith(TOTAL_PREFIX):
-            continue
-        entry = _entry(info.key, info, settings=False)
-        if entry.platform is Platform.SENSOR:
-            found[info.key] = entry
+    for key, info in unit_fields(get_protocol(protocol_id)).items():
+        entry = _entry(key, info, settings=False)
+        if entry.platform is Platform.SENSOR and info.hints.entity:
+            found[key] = entry
     return found

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Mapping
 import contextlib
 from dataclasses import dataclass
 import errno
+from fnmatch import fnmatchcase
 from pathlib import Path
 import re
+import string
 from typing import Any
 
 from homeassistant.components.bluetooth import (
@@ -29,6 +31,7 @@ from homeassistant.components.bluetooth import (
 from homeassistant.components.bluetooth.match import ble_device_matches
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlowWithReload,
@@ -44,6 +47,8 @@ from homeassistant.helpers.selector import (
     SelectSelectorConfig,
     SelectSelectorMode,
     TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
 )
 from homeassistant.loader import async_get_integration
 import serialx
@@ -55,30 +60,49 @@ from mppsolar_lib.protocols import Kind, Protocol, get_protocol, list_protocols
 from mppsolar_lib.transports.ble import DALY, JK, MODELS
 from mppsolar_lib.transports.paths import VOLTRONIC_USB_ID
 
+from .bridge import async_validate, output_choices, spool_path
 from .connection import build_device, describe
 from .const import (
     AUTO,
     CONF_ADDRESS,
     CONF_ALLOWED_SETTERS,
     CONF_BAUD,
+    CONF_BRIDGE,
+    CONF_CONFIGURE_BRIDGE,
     CONF_CONNECTION,
     CONF_DEVICE,
+    CONF_EXCLFILTER,
+    CONF_FILTER,
     CONF_FIRMWARE,
     CONF_HOST,
+    CONF_INVERTER,
     CONF_MODEL,
+    CONF_MONGO_DB,
+    CONF_MONGO_URL,
+    CONF_MQTT_HOST,
+    CONF_MQTT_PASSWORD,
+    CONF_MQTT_PORT,
+    CONF_MQTT_TOPIC,
+    CONF_MQTT_USERNAME,
+    CONF_OUTPUTS,
     CONF_POLL_SETTINGS,
     CONF_PORT,
+    CONF_POSTGRES_URL,
+    CONF_PROM_OUTPUT_DIR,
     CONF_PROTOCOL,
+    CONF_PUSH_URL,
     CONF_SERIAL,
     CONF_SETTINGS_INTERVAL,
     CONF_STATUS_COMMANDS,
     CONF_STATUS_INTERVAL,
+    CONF_UDP_PORT,
     DEFAULT_BAUD,
     DOMAIN,
     LOGGER,
     Connection,
 )
 from .coordinator import polled_status_commands, polls_settings, settings_interval, status_interval
+from .entity import async_link_inverter, is_inverter
 from .identity import read_identity
 
 #: Where device nodes and the kernel's device tree are (module constants: tests point them at a
@@ -110,6 +134,15 @@ SETTINGS_INTERVAL_MIN, SETTINGS_INTERVAL_MAX = 30, 86400
 UNKNOWN = "—"
 #: A usage note closing a command's description (``… (append the cell count …)``).
 _TRAILING_NOTE = re.compile(r"\s*\([^()]*\)$")
+#: The inverter option's choice "no inverter" (not stored: the option is then left out).
+NO_INVERTER = "none"
+#: What a setter pattern may hold: what commands are written with (letters, digits, and the
+#: parameters' ``.`` ``,`` ``+`` ``-`` ``_`` and spaces: ``PBCV44.0``, ``MCHGV552,540``) and
+#: the glob's ``* ? [ ] !``.
+SETTER_PATTERN_CHARACTERS = frozenset(string.ascii_letters + string.digits + "._,+- *?[]!")
+#: What makes a pattern a glob (else it is a command's name or a whole command).
+_GLOB = frozenset("*?[")
+_GLOB_LITERALS = frozenset("[]!")
 
 
 class ProbeFailed(Exception):
@@ -649,6 +682,111 @@ def setter_patterns(protocol: Protocol) -> dict[str, str]:
     }
 
 
+def setter_pattern_error(protocol: Protocol, pattern: str) -> tuple[str, str] | None:
+    """Return why ``pattern`` cannot allow a setter of ``protocol``, if it cannot.
+
+    The reason is the options form's error key, with the characters at fault (if that is
+    why). A pattern is refused when it is empty, holds a character no command is written with,
+    or matches no setter: a literal pattern must be a setter's name or a whole setter command
+    the protocol accepts (``POP``, ``POP02``); a glob must be able to match a text beginning
+    with a setter's name (``POP0[0-2]``, ``PCP*``, ``*``), as the setter is sent.
+    """
+    text = pattern.strip()
+    if not text:
+        return "setter_pattern_empty", ""
+    if wrong := dict.fromkeys(c for c in text if c not in SETTER_PATTERN_CHARACTERS):
+        return "setter_pattern_characters", " ".join(wrong)
+    names = list(setter_patterns(protocol))
+    upper = text.upper()
+    if _GLOB.isdisjoint(text):
+        matched = upper in (name.upper() for name in names) or _sets(protocol, text)
+    else:
+        tokens = _glob_tokens(upper)
+        # A ``[``, ``]`` or ``!`` standing for itself matches nothing a command holds.
+        matched = _GLOB_LITERALS.isdisjoint(tokens) and any(
+            # Something left for the parameter, or the bare name is a whole command.
+            (left := _after(tokens, name.upper()))
+            and (min(left) < len(tokens) or _sets(protocol, name))
+            for name in names
+        )
+    return None if matched else ("setter_pattern_unmatched", "")
+
+
+def _sets(protocol: Protocol, text: str) -> bool:
+    """Tell whether ``text`` is a whole setter command ``protocol`` accepts (``POP02``)."""
+    try:
+        definition, _ = protocol.resolve(text)
+    except MppSolarError:
+        return False
+    return definition.kind is Kind.SETTER and not definition.name.startswith("_")
+
+
+def _glob_tokens(pattern: str) -> list[str]:
+    """Split a glob into what each matches: ``*``, or one character (``?``, ``[0-2]``, ``P``).
+
+    As :mod:`fnmatch` reads it: a ``[`` without its ``]`` is the character itself.
+    """
+    tokens: list[str] = []
+    start = 0
+    while start < len(pattern):
+        end = start + 1
+        if pattern[start] == "[":
+            inner = end + (pattern[end : end + 1] == "!")
+            inner += pattern[inner : inner + 1] == "]"
+            close = pattern.find("]", inner)
+            end = close + 1 if close >= 0 else end
+        tokens.append(pattern[start:end])
+        start = end
+    return tokens
+
+
+def _after(tokens: list[str], name: str) -> set[int]:
+    """Return where in the glob ``tokens`` a match of a text beginning with ``name`` can be.
+
+    Empty: the glob matches no such text. What follows the name (the parameter) is matched
+    by the tokens from there on; it is not checked.
+    """
+    states = _past_stars({0}, tokens)
+    for char in name:
+        states = _past_stars(
+            {
+                index + (token != "*")
+                for index in states
+                if index < len(tokens)
+                and ((token := tokens[index]) == "*" or fnmatchcase(char, token))
+            },
+            tokens,
+        )
+        if not states:
+            break
+    return states
+
+
+def _past_stars(states: set[int], tokens: list[str]) -> set[int]:
+    """Add to ``states`` (positions in ``tokens``) those reached by a ``*`` matching nothing."""
+    reached = set(states)
+    for index in sorted(states):
+        while index < len(tokens) and tokens[index] == "*":
+            index += 1
+            reached.add(index)
+    return reached
+
+
+def inverter_choices(hass: HomeAssistant, entry: ConfigEntry) -> dict[str, str]:
+    """Offer the inverters ``entry``'s device may feed: the loaded inverter entries (by title).
+
+    The one it is linked to stays offered while its entry exists, loaded or not.
+    """
+    linked = entry.options.get(CONF_INVERTER)
+    return {
+        other.entry_id: other.title
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id
+        and (other.state is ConfigEntryState.LOADED or other.entry_id == linked)
+        and is_inverter(get_protocol(other.data[CONF_PROTOCOL]))
+    }
+
+
 class MppSolarOptionsFlow(OptionsFlowWithReload):
     """Polling: intervals, which status commands, whether settings; the entry reloads on change.
 
@@ -656,17 +794,32 @@ class MppSolarOptionsFlow(OptionsFlowWithReload):
     more than one; at least one must stay) and, when it has settings commands, whether to poll
     them. A status command left out is never sent: the entities of the values only it reports
     are not created, and those created before show as unavailable until it is polled again.
+    Setter patterns are checked (:func:`setter_pattern_error`). A BMS, charger or shunt also
+    chooses the inverter it feeds (its device then shows "Connected via" the inverter's).
     """
+
+    #: What the polling step chose, while the bridge step asks for the outputs.
+    _polling: dict[str, Any]
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the intervals (seconds) and what to poll."""
         entry = self.config_entry
         protocol = get_protocol(entry.data[CONF_PROTOCOL])
         errors: dict[str, str] = {}
+        placeholders = {"protocol": protocol.id}
         if user_input is not None:
-            if user_input.get(CONF_STATUS_COMMANDS, protocol.status_commands):
-                return self.async_create_entry(data=user_input)
-            errors[CONF_STATUS_COMMANDS] = "no_status_commands"
+            if not user_input.get(CONF_STATUS_COMMANDS, protocol.status_commands):
+                errors[CONF_STATUS_COMMANDS] = "no_status_commands"
+            for pattern in user_input.get(CONF_ALLOWED_SETTERS, []):
+                if refused := setter_pattern_error(protocol, pattern):
+                    errors[CONF_ALLOWED_SETTERS] = refused[0]
+                    placeholders |= {"pattern": pattern, "characters": refused[1]}
+                    break
+            if not errors:
+                if user_input.pop(CONF_CONFIGURE_BRIDGE, False):
+                    self._polling = user_input
+                    return await self.async_step_bridge()
+                return self._async_save(user_input)
         fields: dict[vol.Marker, Any] = {
             vol.Required(
                 CONF_STATUS_INTERVAL, default=int(status_interval(entry).total_seconds())
@@ -706,6 +859,24 @@ class MppSolarOptionsFlow(OptionsFlowWithReload):
                     mode=SelectSelectorMode.DROPDOWN,
                 )
             )
+        if not is_inverter(protocol):
+            # A BMS, charger or shunt: the inverter it feeds ("Connected via" on its page).
+            inverters = inverter_choices(self.hass, entry)
+            linked = entry.options.get(CONF_INVERTER)
+            fields[
+                vol.Required(CONF_INVERTER, default=linked if linked in inverters else NO_INVERTER)
+            ] = SelectSelector(
+                SelectSelectorConfig(
+                    options=[
+                        SelectOptionDict(value=NO_INVERTER, label="None"),
+                        *_options(inverters),
+                    ],
+                    translation_key="inverter",
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            )
+        # Bridge mode's outputs are set in a step of their own (bridge.py).
+        fields[vol.Optional(CONF_CONFIGURE_BRIDGE)] = BooleanSelector()
         schema = vol.Schema(fields)
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
@@ -713,5 +884,76 @@ class MppSolarOptionsFlow(OptionsFlowWithReload):
             step_id="init",
             data_schema=schema,
             errors=errors or None,
-            description_placeholders={"protocol": protocol.id},
+            description_placeholders=placeholders,
         )
+
+    async def async_step_bridge(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask which bridge outputs the polls feed, and where they deliver (bridge mode).
+
+        Offered: the library's outputs that deliver somewhere (not the console ones). URLs,
+        filters and the Prometheus directory are checked; an output's required setting too.
+        """
+        choices = await self.hass.async_add_executor_job(output_choices)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            bridge = {
+                key: value.strip() if isinstance(value, str) else value
+                for key, value in user_input.items()
+            }
+            bridge = {key: value for key, value in bridge.items() if value not in ("", None)}
+            bridge.setdefault(CONF_OUTPUTS, [])
+            errors = await async_validate(self.hass, bridge)
+            if not errors:
+                return self._async_save({**self._polling, CONF_BRIDGE: bridge})
+        current: Mapping[str, Any] = self.config_entry.options.get(CONF_BRIDGE) or {}
+        fields: dict[vol.Marker, Any] = {
+            vol.Optional(
+                CONF_OUTPUTS,
+                default=[name for name in current.get(CONF_OUTPUTS, []) if name in choices],
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=_options(choices), multiple=True, mode=SelectSelectorMode.LIST
+                )
+            ),
+            vol.Optional(CONF_MQTT_HOST): TextSelector(),
+            vol.Optional(CONF_MQTT_PORT): _number(1, 65535),
+            vol.Optional(CONF_MQTT_USERNAME): TextSelector(),
+            vol.Optional(CONF_MQTT_PASSWORD): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.PASSWORD)
+            ),
+            vol.Optional(CONF_MQTT_TOPIC): TextSelector(),
+            vol.Optional(CONF_PROM_OUTPUT_DIR): TextSelector(),
+            vol.Optional(CONF_PUSH_URL): TextSelector(
+                TextSelectorConfig(type=TextSelectorType.URL)
+            ),
+            vol.Optional(CONF_POSTGRES_URL): TextSelector(),
+            vol.Optional(CONF_MONGO_URL): TextSelector(),
+            vol.Optional(CONF_MONGO_DB): TextSelector(),
+            vol.Optional(CONF_UDP_PORT): _number(1, 65535),
+            vol.Optional(CONF_FILTER): TextSelector(),
+            vol.Optional(CONF_EXCLFILTER): TextSelector(),
+        }
+        schema = self.add_suggested_values_to_schema(vol.Schema(fields), user_input or current)
+        return self.async_show_form(
+            step_id="bridge",
+            data_schema=schema,
+            errors=errors or None,
+            description_placeholders={"spool": str(spool_path(self.hass))},
+        )
+
+    def _async_save(self, user_input: dict[str, Any]) -> ConfigFlowResult:
+        """Store the options (patterns stripped; no inverter: left out); link the device.
+
+        The bridge outputs stay as they were unless the bridge step set them. The entry then
+        reloads; its device shows the inverter chosen, or none.
+        """
+        options = dict(user_input)
+        if CONF_BRIDGE not in options and CONF_BRIDGE in self.config_entry.options:
+            options[CONF_BRIDGE] = self.config_entry.options[CONF_BRIDGE]
+        if CONF_ALLOWED_SETTERS in options:
+            options[CONF_ALLOWED_SETTERS] = [p.strip() for p in options[CONF_ALLOWED_SETTERS]]
+        if CONF_INVERTER in options:
+            if options[CONF_INVERTER] == NO_INVERTER:
+                del options[CONF_INVERTER]
+            async_link_inverter(self.hass, self.config_entry, options.get(CONF_INVERTER))
+        return self.async_create_entry(data=options)

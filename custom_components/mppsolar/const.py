@@ -49,6 +49,28 @@ CONF_POLL_SETTINGS: Final = "poll_settings"
 #: Glob patterns of the setter commands the send_command action may send (absent: none;
 #: queries are always allowed): ``POP0[0-2]``, ``PCP*``.
 CONF_ALLOWED_SETTERS: Final = "allowed_setters"
+#: A BMS, charger or shunt entry: the entry id of the inverter it feeds (absent: none). Its
+#: device shows "Connected via" that inverter's device.
+CONF_INVERTER: Final = "inverter"
+#: Bridge mode (bridge.py): the entry's outputs and their parameters, one dict in the options
+#: (absent or no outputs: off). The options form's ``configure_bridge`` box (not stored) opens
+#: the step that sets them.
+CONF_BRIDGE: Final = "bridge"
+CONF_CONFIGURE_BRIDGE: Final = "configure_bridge"
+CONF_OUTPUTS: Final = "outputs"
+CONF_PROM_OUTPUT_DIR: Final = "prom_output_dir"
+CONF_PUSH_URL: Final = "push_url"
+CONF_POSTGRES_URL: Final = "postgres_url"
+CONF_MONGO_URL: Final = "mongo_url"
+CONF_MONGO_DB: Final = "mongo_db"
+CONF_UDP_PORT: Final = "udp_port"
+CONF_MQTT_HOST: Final = "mqtt_host"
+CONF_MQTT_PORT: Final = "mqtt_port"
+CONF_MQTT_USERNAME: Final = "mqtt_username"
+CONF_MQTT_PASSWORD: Final = "mqtt_password"
+CONF_MQTT_TOPIC: Final = "mqtt_topic"
+CONF_FILTER: Final = "filter"
+CONF_EXCLFILTER: Final = "exclfilter"
 
 DEFAULT_BAUD: Final = 2400
 #: Status every 10 s: a PI30 status poll (QPIGS, QMOD, QPIWS) takes ~1.5 s at 2400 baud.

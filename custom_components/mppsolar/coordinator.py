@@ -11,6 +11,7 @@ The device's energy counters (energy.py) are read at the settings cadence, for t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 import time
@@ -23,6 +24,7 @@ from homeassistant.util import dt as dt_util
 
 from mppsolar_lib.device import Batch, Device
 from mppsolar_lib.errors import (
+    ConfirmationRequiredError,
     InvalidParameterError,
     MppSolarError,
     NAKError,
@@ -50,7 +52,7 @@ from .const import (
 )
 from .energy import counter_field, counter_request, counters
 from .identity import Identity, carries_identity, read_identity, status_identity
-from .parallel import MAX_UNITS, unit_command, unit_serial
+from .parallel import MAX_UNITS, Scheme, line_values, serial_of, unit_scheme, unit_serial
 from .repairs import async_answered, async_failed
 
 type MppSolarConfigEntry = ConfigEntry[MppSolarCoordinator]
@@ -75,7 +77,8 @@ class MppSolarData:
     #: The device's energy counters, by counter key (``pv_energy_today``): see energy.py.
     energy: dict[str, Field] = field(default_factory=dict)
     #: The units of the device's parallel system, by serial number (empty for a single
-    #: inverter): each unit's answer (``QPGSn``) by field key. See parallel.py.
+    #: inverter): each unit's answers (``QPGSn`` and ``QP2GSn``, ``PRIn`` and ``PGSn``) by
+    #: field key. See parallel.py.
     parallel: dict[str, dict[str, Field]] = field(default_factory=dict)
 
     def value(self, key: str, *, settings: bool = False) -> Value:
@@ -154,10 +157,15 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         #: Units the parallel system had at the last poll (parallel.py).
         self.parallel_units = 0
         self._parallel_due = 0.0
+        # The naming answers (PI18's PRIn) of the units at the last count, by index.
+        self._unit_names: list[dict[str, Field]] = []
         #: The answers listing the values the unit allows (QMCHGCR …), by command.
         self.allowed_answers: dict[str, Result] = {}
         # One write at a time, whichever entity or action asks (a write reads back first).
         self._writing = asyncio.Lock()
+        #: Called with each status and settings batch polled (bridge mode: bridge.py); a
+        #: listener only queues, and never raises.
+        self.batch_listeners: list[Callable[[Batch], None]] = []
 
     @property
     def protocol(self) -> Protocol:
@@ -212,6 +220,7 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                     self.hass.config_entries.async_schedule_reload, self.config_entry.entry_id
                 )
                 return MppSolarData(status=_fields(status), settings=previous.settings)
+        self._announce(status)
         if self._identity_in_status:
             # Before the entities are made: their device shows it.
             self._identity_in_status = False
@@ -226,6 +235,7 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                 LOGGER.debug("%s: settings not read: %s", self.device.name, err)
             else:
                 self._note(batch)
+                self._announce(batch)
                 settings = _fields(batch)
                 self._settings_due = now + self.settings_every
                 await self._read_allowed()
@@ -312,6 +322,11 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
         )
         return True
 
+    def _announce(self, batch: Batch) -> None:
+        """Hand a batch polled to the batch listeners (bridge mode)."""
+        for listener in self.batch_listeners:
+            listener(batch)
+
     def _note(self, batch: Batch) -> None:
         """Keep each command's frames; drop the commands this unit refuses."""
         for command, result in batch.items():
@@ -331,46 +346,87 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
     async def _read_parallel(
         self, known: dict[str, dict[str, Field]], now: float
     ) -> dict[str, dict[str, Field]]:
-        """Read each unit of the parallel system (``QPGS0`` … ``QPGS<n-1>``).
+        """Read each unit of the parallel system (``QPGS0`` … ``QPGS<n-1>``; see parallel.py).
 
         At the settings cadence the count is found again: indexes are asked from 0 up until
-        one is refused or empty (a unit added, a unit gone); in between, the units found are
-        polled with the status. A single inverter is asked only at the settings cadence, and
-        has no units. A unit that does not answer now keeps the last values until next time.
+        one is refused or empty (a unit added, a unit gone), and the units are named (PI18's
+        ``PRI``); in between, the units found are polled with the status, and one fewer
+        answering has them counted again at the next poll. A single inverter is asked only at
+        the settings cadence, and has no units. When the device does not answer now, the
+        units keep their last values until next time.
         """
-        command = unit_command(self.protocol)
-        if command is None or command in self.dropped:
+        scheme = unit_scheme(self.protocol)
+        if scheme is None or {scheme.status, scheme.naming} & self.dropped:
             return known
         discover = now >= self._parallel_due
         if not discover and self.parallel_units < 2:
             return known
-        units: dict[str, dict[str, Field]] = {}
         frames: dict[str, Frame] = {}
-        for index in range(MAX_UNITS if discover else self.parallel_units):
-            request = f"{command}{index}"
-            try:
-                result = await self.device.command(request)
-            except NAKError as err:
-                if not index:
-                    LOGGER.info(
-                        "%s refuses %s; it is no longer polled: %s", self.device.name, request, err
-                    )
-                    self.dropped.add(command)
-                break  # no such unit
-            except MppSolarError as err:
-                LOGGER.debug("%s: parallel units not read: %s", self.device.name, err)
-                return known
-            frames[request] = Frame(self.protocol.build_request(request), result.raw)
-            if (serial := unit_serial(result.fields)) is None:
-                break
-            units[serial] = dict(result.fields)
+        try:
+            units = await self._read_units(scheme, discover, frames)
+        except MppSolarError as err:
+            LOGGER.debug("%s: parallel units not read: %s", self.device.name, err)
+            return known
         if discover:
             self._parallel_due = now + self.settings_every
+        elif len(units) < self.parallel_units:
+            self._parallel_due = 0.0  # one went quiet, another may have taken its index
         self.parallel_units = len(units)
         if len(units) < 2:
             return {}
         self.frames.update(frames)
         return units
+
+    async def _read_units(
+        self, scheme: Scheme, discover: bool, frames: dict[str, Frame]
+    ) -> dict[str, dict[str, Field]]:
+        """Ask each unit, by index, until one is refused or absent; return them by serial."""
+        units: dict[str, dict[str, Field]] = {}
+        names = [] if discover else self._unit_names
+        for index in range(MAX_UNITS if discover else self.parallel_units):
+            named: dict[str, Field] = {}
+            if scheme.naming is not None:
+                if discover:
+                    answer = await self._ask_unit(scheme.naming, index, frames)
+                    if answer is None or unit_serial(answer) is None:
+                        break
+                    names.append(answer)
+                named = names[index]
+            status = await self._ask_unit(scheme.status, index, frames)
+            if status is None:
+                break
+            fields = {**named, **status}
+            if (serial := unit_serial(fields)) is None:
+                break
+            if scheme.line is not None and scheme.line not in self.dropped:
+                line = await self._ask_unit(scheme.line, index, frames)
+                if line is not None and serial_of(line) == serial:
+                    fields.update(line_values(self.protocol, scheme, line))
+            units[serial] = fields
+        if discover:
+            self._unit_names = names
+        return units
+
+    async def _ask_unit(
+        self, command: str, index: int, frames: dict[str, Frame]
+    ) -> dict[str, Field] | None:
+        """Ask unit ``index``'s answer to ``command`` (``None``: refused, no such unit).
+
+        A unit that refuses it for its first unit is taken not to have it: it is no longer
+        asked.
+        """
+        request = f"{command}{index}"
+        try:
+            result = await self.device.command(request)
+        except NAKError as err:
+            if not index:
+                LOGGER.info(
+                    "%s refuses %s; it is no longer polled: %s", self.device.name, request, err
+                )
+                self.dropped.add(command)
+            return None
+        frames[request] = Frame(self.protocol.build_request(request), result.raw)
+        return dict(result.fields)
 
     # -- the actions (services.py) ---------------------------------------------------------------
 
@@ -417,15 +473,17 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
             return None
         return setting.allowed_values(self.allowed_answers.get(setting.options_command))
 
-    async def async_write_setting(self, key: str, value: object) -> Value:
+    async def async_write_setting(self, key: str, value: object, *, confirm: bool = True) -> Value:
         """Write ``value`` to setting ``key``, read it back, show what the device reports.
 
         The value is checked against the settings model (and what the unit allows) before
-        anything is sent: ``ServiceValidationError``. A refusal (NAK), a value the unit
-        acknowledges but does not take, or a link that fails raise a ``HomeAssistantError``
-        saying so. Safety settings are confirmed by the user acting on the entity. The setting's
-        read command is asked again afterwards, so its entity (and any value the same command
-        changed) shows the device's own reading.
+        anything is sent: ``ServiceValidationError``. Only a valid value of a safety setting
+        then needs ``confirm`` (the user acting on the entity confirms; the action asks for
+        ``confirm: true``), so nobody confirms a value that would be refused anyway. A refusal
+        (NAK), a value the unit acknowledges but does not take, or a link that fails raise a
+        ``HomeAssistantError`` saying so. Its entity (and any value the same read command
+        reports) then shows the device's own reading: the one the library read back when the
+        unit did not take the value, else the setting's read command asked again.
         """
         setting = self.protocol.settings.get(key)
         if setting is None:
@@ -445,7 +503,13 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                     setting.encode(value, allowed=self.allowed_values(setting))
                 change = await self.device.prepare_setting(key, value)
                 LOGGER.info("%s: writing %s", self.device.name, change.describe())
-                reported = await self.device.apply_setting(change, confirm=True)
+                reported = await self.device.apply_setting(change, confirm=confirm)
+            except ConfirmationRequiredError as err:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="confirmation_required",
+                    translation_placeholders={**placeholders, "name": setting.name},
+                ) from err
             except InvalidParameterError as err:
                 raise ServiceValidationError(
                     translation_domain=DOMAIN,
@@ -459,11 +523,13 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
                     translation_placeholders=placeholders,
                 ) from err
             except SettingNotAppliedError as err:
-                now = await self._read_back(setting)
+                # The library read the setting back: show that answer, do not ask again.
+                if err.result is not None:  # pragma: no branch - the library always sets it
+                    self._show_answer(setting, err.result)
                 raise HomeAssistantError(
                     translation_domain=DOMAIN,
                     translation_key="setting_not_applied",
-                    translation_placeholders={**placeholders, "reported": _show(now)},
+                    translation_placeholders={**placeholders, "reported": _show(err.reported)},
                 ) from err
             except MppSolarError as err:
                 raise HomeAssistantError(
@@ -486,13 +552,17 @@ class MppSolarCoordinator(DataUpdateCoordinator[MppSolarData]):
             LOGGER.debug("%s: %s not read back: %s", self.device.name, setting.name, err)
             self._settings_due = 0.0
             return None
+        self._show_answer(setting, result)
+        return setting.current(result)
+
+    def _show_answer(self, setting: Setting, result: Result) -> None:
+        """Put an answer to ``setting``'s read command in the data (its entities update)."""
         data = self.data
         if setting.read_command in self.protocol.status_commands:
             data = replace(data, status={**data.status, **result.fields})
         else:
             data = replace(data, settings={**data.settings, **result.fields})
         self.async_set_updated_data(data)
-        return setting.current(result)
 
 
 def _show(value: Value) -> str:

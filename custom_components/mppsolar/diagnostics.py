@@ -13,7 +13,8 @@ from typing import Any
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ADDRESS, CONF_HOST, CONF_SERIAL
+from .bridge import bridge_diagnostics, redact
+from .const import CONF_ADDRESS, CONF_BRIDGE, CONF_HOST, CONF_SERIAL
 from .coordinator import Frame, MppSolarConfigEntry
 
 #: Identify a person's installation: the unit's serial, its Bluetooth address, the gateway host.
@@ -37,11 +38,14 @@ async def async_get_config_entry_diagnostics(
     masked = sorted(
         (secret.encode() for secret in secrets if len(secret) >= MIN_SECRET), key=len, reverse=True
     )
+    options = dict(entry.options)
+    if CONF_BRIDGE in options:
+        options[CONF_BRIDGE] = redact(options[CONF_BRIDGE])
     return {
         "entry": async_redact_data(
             {
                 "data": dict(entry.data),
-                "options": dict(entry.options),
+                "options": options,
                 "unique_id": entry.unique_id,
             },
             TO_REDACT,
@@ -58,6 +62,8 @@ async def async_get_config_entry_diagnostics(
         "values": async_redact_data(
             {key: [field.value, field.unit] for key, field in fields.items()}, TO_REDACT
         ),
+        # Bridge mode: each output's counters and pending batches (None: off).
+        "bridge": bridge_diagnostics(hass, entry),
     }
 
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from mppsolar_lib.protocols import Protocol as DeviceProtocol
 from mppsolar_lib.protocols.fields import Value
+from mppsolar_lib.protocols.voltronic import CaretProtocol, VoltronicProtocol
 
 from .catalogue import Control, controls
-from .const import CONF_ADDRESS, CONF_CONNECTION, DOMAIN, Connection
+from .const import CONF_ADDRESS, CONF_CONNECTION, CONF_INVERTER, DOMAIN, Connection
 from .coordinator import MppSolarCoordinator
 from .parallel import unit_identifier
 
@@ -32,6 +35,51 @@ MANUFACTURERS = (
 def manufacturer(protocol: str) -> str | None:
     """Return the maker of devices speaking ``protocol``."""
     return next((name for prefix, name in MANUFACTURERS if protocol.startswith(prefix)), None)
+
+
+def is_inverter(protocol: DeviceProtocol) -> bool:
+    """Tell whether ``protocol`` is an inverter's (the Voltronic families).
+
+    The others (JK and Daly BMSs, VE.Direct chargers and shunts) feed an inverter: their entry
+    can be linked to the inverter's (option ``inverter``).
+    """
+    return isinstance(protocol, VoltronicProtocol | CaretProtocol)
+
+
+def device_identifier(entry: ConfigEntry) -> tuple[str, str]:
+    """Return the device registry identifier of ``entry``'s device."""
+    return (DOMAIN, entry.unique_id or entry.entry_id)
+
+
+def linked_inverter(hass: HomeAssistant, linked: str | None) -> tuple[str, str] | None:
+    """Return the identifier of the device of inverter entry ``linked``, if there is one.
+
+    ``None`` when no inverter is chosen, or the chosen entry has been removed, or its device
+    is not in the device registry (the inverter was never set up): the link is then absent.
+    """
+    inverter = hass.config_entries.async_get_entry(linked) if linked else None
+    if inverter is None or inverter.domain != DOMAIN:
+        return None
+    identifier = device_identifier(inverter)
+    if dr.async_get(hass).async_get_device(identifiers={identifier}) is None:
+        return None
+    return identifier
+
+
+@callback
+def async_link_inverter(hass: HomeAssistant, entry: ConfigEntry, linked: str | None) -> None:
+    """Make ``entry``'s device show inverter entry ``linked``'s device (``None``: no inverter).
+
+    The device info sets the link at setup; taking it away needs the registry (a device info
+    without ``via_device`` leaves the one there).
+    """
+    registry = dr.async_get(hass)
+    device = registry.async_get_device(identifiers={device_identifier(entry)})
+    if device is None:
+        return
+    identifier = linked_inverter(hass, linked)
+    inverter = registry.async_get_device(identifiers={identifier}) if identifier else None
+    registry.async_update_device(device.id, via_device_id=inverter.id if inverter else None)
 
 
 class MppSolarEntity(CoordinatorEntity[MppSolarCoordinator]):
@@ -65,6 +113,9 @@ class MppSolarEntity(CoordinatorEntity[MppSolarCoordinator]):
             sw_version=identity.firmware,
             hw_version=identity.hardware,
         )
+        linked = entry.options.get(CONF_INVERTER)
+        if (inverter := linked_inverter(coordinator.hass, linked)) is not None:
+            self._attr_device_info["via_device"] = inverter
 
 
 class FieldDescription(Protocol):

@@ -7,7 +7,7 @@ or set up again later, agree):
 * Voltronic units in brackets (PI16, the PI30 family, PI41): ``QID``, ``QVFW``, and ``QMN``
   (PI30 family), else ``QGMN``.
 * Voltronic units with a caret (PI17, PI18): ``ID``, ``VFW``, and ``MD`` where the table has it.
-  A query the table lacks is not sent (PI30 REVO's has none of them: it reports nothing).
+  A query the table lacks is not sent (PI30 REVO's has no QMN or QGMN: no model).
 * VE.Direct units send their identity (``PID``, ``FW``, ``SER#``) in their status text: it is
   read from a status poll (:func:`status_identity`: at no cost from one already made).
 * BMSs: the query that reports the serial number, if the protocol has one (JK's device

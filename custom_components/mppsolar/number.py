@@ -57,7 +57,7 @@ def describe(control: Control) -> MppSolarNumberEntityDescription:
         settings=control.settings,
         translation_key=control.key,
         entity_category=EntityCategory.CONFIG,
-        entity_registry_enabled_default=not setting.safety,
+        entity_registry_enabled_default=control.enabled_default,
         device_class=DEVICE_CLASSES.get(setting.unit),
         native_unit_of_measurement=setting.unit or None,
         native_min_value=setting.minimum if setting.minimum is not None else 0.0,

@@ -35,7 +35,7 @@ def describe(control: Control) -> MppSolarSelectEntityDescription:
         settings=control.settings,
         translation_key=control.key,
         entity_category=EntityCategory.CONFIG,
-        entity_registry_enabled_default=not control.setting.safety,
+        entity_registry_enabled_default=control.enabled_default,
         options=list(control.options),
     )
 

@@ -224,15 +224,10 @@ async def _async_write_setting(call: ServiceCall) -> ServiceResponse:
         # "on", "off", 1, "true" …: anything else is refused with the setting's own message.
         with contextlib.suppress(vol.Invalid):
             value = cv.boolean(value)
-    if setting.safety and not call.data[ATTR_CONFIRM]:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="confirmation_required",
-            translation_placeholders={**placeholders, "name": setting.name},
-        )
-    # Checked against the settings model and what the unit allows before anything is sent,
-    # read back after the ACK; the coordinator's errors are translated already.
-    reported = await coordinator.async_write_setting(key, value)
+    # Checked against the settings model and what the unit allows before anything is sent
+    # (an invalid value is refused as such before a safety setting asks for confirm), read
+    # back after the ACK; the coordinator's errors are translated already.
+    reported = await coordinator.async_write_setting(key, value, confirm=call.data[ATTR_CONFIRM])
     return {"setting": key, "value": _json(reported), "unit": setting.unit}
 
 

@@ -40,6 +40,7 @@ from mppsolar_lib.protocols.command import Choice, Command, Kind, Param, query, 
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
+    RESERVED,
     FieldInfo,
     FieldKind,
     Hints,
@@ -407,7 +408,7 @@ COMMANDS = MappingProxyType(
             _keyed(Hex("DIO State", 4, 1), "flags_todo"),
             Bits("DIO", 4, DIO),
             Num("Charge/Discharge Cycles", 5, 2, hints=_CYCLES, little=False),
-            Hex("Reserved", 7, 1, Hints(entity_category="diagnostic", enabled_default=False)),
+            Hex("Reserved", 7, 1, RESERVED),
             data_id=0x94,
         ),
         Command(

@@ -304,6 +304,10 @@ def _refine_paren(session: _Session, family: str) -> _Answer:
     pv2 = yield from session.query("pi30max", "QPIGS2")
     if pv2 is not None or (name and "MAX" in name.upper()):
         return session.done("pi30max", 0.85, identity, ("pi30mst",))
+    # REVO units say PI30 too, and report neither model number nor name; only they answer
+    # QALL (with their 8-bit check).
+    if (yield from session.query("pi30revo", "QALL")) is not None:
+        return session.done("pi30revo", 0.85, identity, ("pi30",))
     status = yield from session.query("pi30", "QPIGS")
     confidence = 0.9 if status is not None else 0.6
     return session.done("pi30", confidence, identity, ("pi30revo",))

@@ -41,7 +41,14 @@ class Hints:
     Values use Home Assistant's own strings (``"voltage"``, ``"measurement"``, ``"diagnostic"``).
     """
 
-    __slots__ = ("device_class", "enabled_default", "entity_category", "icon", "state_class")
+    __slots__ = (
+        "device_class",
+        "enabled_default",
+        "entity",
+        "entity_category",
+        "icon",
+        "state_class",
+    )
 
     def __init__(
         self,
@@ -50,17 +57,24 @@ class Hints:
         entity_category: str | None = None,
         icon: str | None = None,
         enabled_default: bool = True,
+        *,
+        entity: bool = True,
     ) -> None:
-        """Store the hints."""
+        """Store the hints.
+
+        ``entity=False``: a value decoded for completeness (a reserved bit or byte the reference
+        names) that front-ends should not show as an entity at all.
+        """
         self.device_class = device_class
         self.state_class = state_class
         self.entity_category = entity_category
         self.icon = icon
         self.enabled_default = enabled_default
+        self.entity = entity
 
     def __repr__(self) -> str:
         """Show only the hints that are set."""
-        defaults = {"enabled_default": True}
+        defaults = {"enabled_default": True, "entity": True}
         parts = [
             f"{n}={getattr(self, n)!r}"
             for n in self.__slots__
@@ -82,6 +96,14 @@ class Hints:
 NO_HINTS: Final = Hints()
 DIAGNOSTIC: Final = Hints(entity_category="diagnostic")
 PROBLEM: Final = Hints(device_class="problem", entity_category="diagnostic")
+#: A reserved position (bit, byte, value) the reference names: decoded, never an entity.
+RESERVED: Final = Hints(entity_category="diagnostic", enabled_default=False, entity=False)
+
+
+def is_reserved(key: str) -> bool:
+    """Whether field ``key`` names a reserved position (``reserved``, ``reserved_2``, ``rsv1``)."""
+    return re.fullmatch(r"(is_)?(reserved|rsv)_?\d*", key) is not None
+
 
 #: Unit -> default hints for numeric fields.
 _UNIT_HINTS: Final[Mapping[str, Hints]] = {
@@ -486,7 +508,8 @@ def _bit_specs(names: Sequence[str]) -> tuple[tuple[int, str, str], ...]:
 class Flags(Spec):
     """A string of ``0``/``1`` characters, one boolean field per named position.
 
-    Blank names mark reserved positions; a repeated name keeps its first position.
+    Blank names mark reserved positions; a repeated name keeps its first position. A position
+    named reserved (as the reference names some) is decoded but hinted :data:`RESERVED`.
     """
 
     __slots__ = ("bits",)
@@ -509,9 +532,12 @@ class Flags(Spec):
                 out[key] = token[position] == "1"
 
     def info(self) -> tuple[FieldInfo, ...]:
-        """One boolean field per named bit."""
+        """One boolean field per named bit (a bit named reserved is hinted :data:`RESERVED`)."""
         return tuple(
-            FieldInfo(key, name, "", self.hints, kind=FieldKind.BOOL) for _, key, name in self.bits
+            FieldInfo(
+                key, name, "", RESERVED if is_reserved(key) else self.hints, kind=FieldKind.BOOL
+            )
+            for _, key, name in self.bits
         )
 
 

@@ -335,6 +335,10 @@ BALANCE_START_VOLTS: Final = Decimals("1.2", "4.25", "0.001", "V", "3.40")
 #: (esphome-jk-bms number/__init__.py).
 BALANCE_START_JK02: Final = 0x26
 BALANCE_START_JK02_32: Final = 0x22
+#: Register of the balancer switch, the same on both firmware families (next to the charge and
+#: discharge MOSFET switches, 0x1D and 0x1E; esphome-jk-bms switch/__init__.py). The settings
+#: record reports its state at byte 126 ("Balancer Switch").
+BALANCER_SWITCH: Final = 0x1F
 
 
 def record_query(name: str, description: str, code: int, record: int, *fields: BinSpec) -> Command:
@@ -401,6 +405,8 @@ COMMANDS = MappingProxyType(
         jk_setter("setChargingOff", "Switch charging off", 0x1D, value=0),
         jk_setter("setDischargingOn", "Switch discharging on", 0x1E, value=1),
         jk_setter("setDischargingOff", "Switch discharging off", 0x1E, value=0),
+        jk_setter("setBalancerOn", "Switch the balancer on", BALANCER_SWITCH, value=1),
+        jk_setter("setBalancerOff", "Switch the balancer off", BALANCER_SWITCH, value=0),
         balance_start(BALANCE_START_JK02),
     )
 )
@@ -430,6 +436,20 @@ SETTINGS = MappingProxyType(
             off="setDischargingOff",
             safety=True,
             description="Off opens the discharge MOSFET: the loads lose power.",
+        ),
+        Setting(
+            "balancing",
+            "Balancing",
+            SettingKind.SWITCH,
+            "getSettings",
+            "balancer_switch",
+            on="setBalancerOn",
+            off="setBalancerOff",
+            safety=True,
+            description=(
+                "Off stops the BMS's cell balancer: the cells drift apart over time, and the "
+                "highest one may reach its overvoltage protection first, ending charging early."
+            ),
         ),
         Setting(
             "cell_ovp",

@@ -105,7 +105,7 @@ QUERIES = (
     query(
         "QPIGS",
         "Live status: grid, output, buses, battery, three PV inputs",
-        Float("Grid voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        Float("Grid voltage", "V", Hints("voltage", "measurement", icon="mdi:transmission-tower")),
         Int("Output power", "W"),
         Float("Grid frequency", "Hz"),
         Float("Output current", "A"),

@@ -29,7 +29,17 @@ from mppsolar_lib.protocols.command import (
     query,
     setter,
 )
-from mppsolar_lib.protocols.fields import DIAGNOSTIC, PROBLEM, Hints, Int, Keyed, Option, Spec, Str
+from mppsolar_lib.protocols.fields import (
+    DIAGNOSTIC,
+    PROBLEM,
+    RESERVED,
+    Hints,
+    Int,
+    Keyed,
+    Option,
+    Spec,
+    Str,
+)
 from mppsolar_lib.protocols.pi30max import DATE, HOUR, MONTH, YEAR
 from mppsolar_lib.protocols.settings import Setting, SettingKind, settings_table
 from mppsolar_lib.protocols.voltronic import CaretProtocol
@@ -162,8 +172,8 @@ BATS = query(
     tenths("Battery weak voltage in hybrid mode", "V"),
     tenths("Battery weak back voltage in hybrid mode", "V"),
     Option("Battery Type", BATTERY_TYPES),
-    Str("Reserved 1", hints=HIDDEN),
-    Str("Reserved 2", hints=HIDDEN),
+    Str("Reserved 1", hints=RESERVED),
+    Str("Reserved 2", hints=RESERVED),
     Option("AC charger keep battery voltage function", CAP_ENABLED),
     tenths("AC charger keep battery voltage", "V"),
     tenths("Battery temperature sensor compensation", "mV"),
@@ -363,7 +373,7 @@ QUERIES = (
         "Energy control: solar distribution priority and what may charge, discharge, feed in",
         Keyed("Solar Energy Distribution Priority", ENERGY_PRIORITY),
         *(Option(name, LOW_ENABLED) for name in HECS_NAMES),
-        Str("Reserved", hints=HIDDEN),
+        Str("Reserved", hints=RESERVED),
     ),
     energy("EY", "Energy generated in a year (EY2024)", "Generated Energy Year", YEAR),
     energy("EM", "Energy generated in a month (EM202401)", "Generated Energy Month", MONTH),

@@ -36,6 +36,7 @@ from mppsolar_lib.protocols.command import (
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
     PROBLEM,
+    RESERVED,
     FieldInfo,
     Hints,
     Int,
@@ -285,7 +286,7 @@ FLAG = query(
     Option("Backlight on", ENABLED),
     Option("Alarm primary source interrupt", ENABLED),
     Option("Fault code record", ENABLED),
-    Int("Reserved", hints=HIDDEN),
+    Int("Reserved", hints=RESERVED),
 )
 
 QUERIES = (

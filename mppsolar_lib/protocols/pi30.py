@@ -14,6 +14,7 @@ from mppsolar_lib.protocols.base import table
 from mppsolar_lib.protocols.command import Choice, Letters, Number, Pattern, query, setter
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
+    RESERVED,
     EnableFlags,
     Flags,
     Float,
@@ -315,7 +316,9 @@ QUERIES = (
     query(
         "QPIGS",
         "Live status: grid, output, battery, PV",
-        Float("AC Input Voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        Float(
+            "AC Input Voltage", "V", Hints("voltage", "measurement", icon="mdi:transmission-tower")
+        ),
         Float("AC Input Frequency", "Hz"),
         Float("AC Output Voltage", "V"),
         Float("AC Output Frequency", "Hz"),
@@ -343,8 +346,8 @@ QUERIES = (
                 "Is AC Charging On",
             )
         ),
-        Int("RSV1", "A", Hints(entity_category="diagnostic", enabled_default=False)),
-        Int("RSV2", "A", Hints(entity_category="diagnostic", enabled_default=False)),
+        Int("RSV1", "A", RESERVED),
+        Int("RSV2", "A", RESERVED),
         Int("PV Input Power", "W", SOLAR_POWER),
         Flags(("Is Charging to Float", "Is Switched On", "Is Reserved")),
     ),

@@ -30,6 +30,7 @@ from mppsolar_lib.protocols.command import (
 )
 from mppsolar_lib.protocols.fields import (
     DIAGNOSTIC,
+    RESERVED,
     EnableFlags,
     Flags,
     Float,
@@ -344,9 +345,9 @@ QUERIES = (
         Int("Equalization Time", "min", DURATION),
         Int("Equalization Period", "d", DURATION),
         Int("Equalization Max Current", "A"),
-        Str("Reserved1", hints=HIDDEN),
+        Str("Reserved1", hints=RESERVED),
         Float("Equalization Voltage", "V"),
-        Str("Reserved2", hints=HIDDEN),
+        Str("Reserved2", hints=RESERVED),
         Int("Equalization Over Time", "min", DURATION),
         Option("Equalization Active", ("Inactive", "Active")),
         Int("Equalization Elasped Time", "h", DURATION),

@@ -235,7 +235,9 @@ COMMANDS_OWN = (
     query(
         "QALL",
         "Live status in one answer: grid, output, battery, PV, energy, mode, warning and fault",
-        Int("AC Input Voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        Int(
+            "AC Input Voltage", "V", Hints("voltage", "measurement", icon="mdi:transmission-tower")
+        ),
         Float("AC Input Frequency", "Hz"),
         Int("AC Output Voltage", "V"),
         Float("AC Output Frequency", "Hz"),
@@ -283,13 +285,17 @@ COMMANDS_OWN = (
     ),
 )
 
-#: Only these commands: REVO units answer few of PI30's. QMOD, QPI, QPIRI are PI30's own.
+#: Only these commands: REVO units answer few of PI30's. QMOD, QPI, QPIRI are PI30's own, and
+#: so are the identity queries QID (serial number) and QVFW (main CPU firmware), which the
+#: reference's table leaves out: a unit that refuses them answers NAK, and reports no identity.
 COMMANDS = MappingProxyType(
     table(
         *COMMANDS_OWN,
+        pi30.COMMANDS["QID"],
         pi30.COMMANDS["QMOD"],
         pi30.COMMANDS["QPI"],
         pi30.COMMANDS["QPIRI"],
+        pi30.COMMANDS["QVFW"],
     )
 )
 

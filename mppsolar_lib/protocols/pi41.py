@@ -47,7 +47,11 @@ COMMANDS_ADDED = (
     query(
         "QPIGS",
         "Live status of line 1, battery and PV 1",
-        Float("L1 AC Input Voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        Float(
+            "L1 AC Input Voltage",
+            "V",
+            Hints("voltage", "measurement", icon="mdi:transmission-tower"),
+        ),
         Float("L1 AC Input Frequency", "Hz"),
         Float("L1 AC Output Voltage", "V"),
         Float("L1 AC Output Frequency", "Hz"),
@@ -74,7 +78,11 @@ COMMANDS_ADDED = (
     query(
         "QPIGS2",
         "Live status of line 2 and PV 2",
-        Float("L2 AC Input Voltage", "V", Hints("voltage", "measurement", icon="mdi:lightning")),
+        Float(
+            "L2 AC Input Voltage",
+            "V",
+            Hints("voltage", "measurement", icon="mdi:transmission-tower"),
+        ),
         Float("L2 AC Input Frequency", "Hz"),
         Float("L2 AC Output Voltage", "V"),
         Float("L2 AC Output Frequency", "Hz"),

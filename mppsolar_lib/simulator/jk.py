@@ -43,6 +43,7 @@ from mppsolar_lib.simulator.records import RecordWriter
 CELL_OVP: Final = 0x04
 CHARGE_SWITCH: Final = 0x1D
 DISCHARGE_SWITCH: Final = 0x1E
+BALANCER_SWITCH: Final = 0x1F
 
 #: Cell voltages a setter may write (mV), per the JK firmware's limits.
 CELL_MV_RANGE: Final = (1200, 4350)
@@ -174,9 +175,12 @@ class JkBleSimulator(BatterySimulator):
     def _set(self, code: int, value: int) -> bytes | None:
         """Apply a setter; acknowledge with status 1, refuse with status 0."""
         settings, pack = self.settings, self.pack
-        if code in (CHARGE_SWITCH, DISCHARGE_SWITCH):
+        if code in (CHARGE_SWITCH, DISCHARGE_SWITCH, BALANCER_SWITCH):
             if value not in (0, 1):
                 return self.ready_frame(0)
+            if code == BALANCER_SWITCH:
+                pack.balancer_enabled = bool(value)  # the balancer stops pulling cells together
+                return self.ready_frame()
             if code == CHARGE_SWITCH:
                 pack.charge_enabled = bool(value)
             else:

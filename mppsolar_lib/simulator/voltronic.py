@@ -225,6 +225,9 @@ class VoltronicSimulator(Simulator):
             raise ValueError(f"parallel must be 1–9 units, got {parallel}")
         self.caret = isinstance(self.protocol, CaretProtocol)
         self.units = parallel
+        #: PI18's PGS / PRI for an index past the last unit: answered "Not existent" (as a
+        #: unit may) when set, else refused like every other per-unit query.
+        self.report_absent = False
         now = clock()
         if utc_offset is None:
             utc_offset = float(time.localtime(now).tm_gmtoff)
@@ -725,7 +728,13 @@ class VoltronicSimulator(Simulator):
         """Values of one unit of the parallel system; a unit that does not exist is refused."""
         unit = int(param)
         if unit >= self.units:
-            raise _Refused
+            if not self.report_absent or name not in ("PGS", "PRI"):
+                raise _Refused
+            return {
+                "parallel_id_connection_status": Raw("0"),
+                "serial_number_valid_length": 0,
+                "serial_number": Raw("0" * 20),
+            }
         serial = self.unit_serial(unit)
         if name == "PRI":
             return {

@@ -44,7 +44,10 @@ async def test_enabled_disabled_options_read_as_on_off(hass: HomeAssistant) -> N
         assert warning is not None
         assert warning.state == STATE_OFF
         assert warning.attributes["device_class"] == "problem"
-        setting = hass.states.get("binary_sensor.pi17_simulator_wide_ac_input_range")
+        # A safety setting (its switch is disabled by default) keeps its binary sensor.
+        setting = hass.states.get(
+            "binary_sensor.pi17_simulator_ac_charger_keep_battery_voltage_function"
+        )
         assert setting is not None
         assert setting.state == STATE_ON
         assert await hass.config_entries.async_unload(entry.entry_id)

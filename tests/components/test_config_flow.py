@@ -45,10 +45,12 @@ from custom_components.mppsolar.const import (
     CONF_ADDRESS,
     CONF_ALLOWED_SETTERS,
     CONF_BAUD,
+    CONF_CONFIGURE_BRIDGE,
     CONF_CONNECTION,
     CONF_DEVICE,
     CONF_FIRMWARE,
     CONF_HOST,
+    CONF_INVERTER,
     CONF_MODEL,
     CONF_POLL_SETTINGS,
     CONF_PORT,
@@ -73,6 +75,9 @@ INTEGRATION = Path(config_flow.__file__).parent
 STRINGS: dict[str, Any] = json.loads((INTEGRATION / "strings.json").read_text(encoding="utf-8"))
 GERMAN: dict[str, Any] = json.loads(
     (INTEGRATION / "translations" / "de.json").read_text(encoding="utf-8")
+)
+FRENCH: dict[str, Any] = json.loads(
+    (INTEGRATION / "translations" / "fr.json").read_text(encoding="utf-8")
 )
 #: Every wait on a device or a flow task is bounded by this (seconds).
 BOUND = 60
@@ -1245,9 +1250,10 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
             ],
         ),
         # A usage note closing a description is left out of the label.
+        # A BMS also chooses the inverter it feeds.
         (
             "daly",
-            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS},
+            {CONF_STATUS_COMMANDS, CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS, CONF_INVERTER},
             [
                 "SOC – State of charge, pack voltage and current",
                 "cellMinMaxVoltages – Highest and lowest cell voltage with their cell numbers",
@@ -1264,11 +1270,11 @@ async def test_options_bounds(hass: HomeAssistant) -> None:
             ],
         ),
         # One status command (it must be polled: nothing to choose), settings and setters.
-        ("jk02_32", {CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS}, None),
+        ("jk02_32", {CONF_POLL_SETTINGS, CONF_ALLOWED_SETTERS, CONF_INVERTER}, None),
         # Two status commands, no settings command, no setter.
         (
             "jk232",
-            {CONF_STATUS_COMMANDS},
+            {CONF_STATUS_COMMANDS, CONF_INVERTER},
             [
                 (
                     "getBalancerData – Basic information: pack voltage, current, capacity, "
@@ -1293,6 +1299,7 @@ async def test_options_offer_the_protocols_commands(
     shown_fields = {str(key) for key in schema.schema} - {
         CONF_STATUS_INTERVAL,
         CONF_SETTINGS_INTERVAL,
+        CONF_CONFIGURE_BRIDGE,  # every entry's (bridge mode: test_bridge_mode.py)
     }
     assert shown_fields == fields
     if labels is not None:
@@ -1328,7 +1335,11 @@ async def test_options_need_a_status_command(
     )
     schema = result["data_schema"]
     assert schema is not None
-    suggested = {str(key): (key.description or {}).get("suggested_value") for key in schema.schema}
+    suggested = {
+        str(key): (key.description or {}).get("suggested_value")
+        for key in schema.schema
+        if key != CONF_CONFIGURE_BRIDGE
+    }
     assert suggested == chosen
     assert entry.options == {}
 
@@ -1340,6 +1351,112 @@ async def test_options_need_a_status_command(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_STATUS_COMMANDS] == ["Q1"]
     assert entry.options[CONF_POLL_SETTINGS] is False
+
+
+@pytest.mark.parametrize(
+    ("protocol", "pattern", "error", "characters"),
+    [
+        # Empty (only spaces): allows nothing.
+        ("pi30", "  ", "setter_pattern_empty", ""),
+        # Characters no command is written with.
+        ("pi30", "POP(02)", "setter_pattern_characters", "( )"),
+        ("pi30", "POP0é", "setter_pattern_characters", "é"),
+        ("pi30", "POP0;PCP0", "setter_pattern_characters", ";"),
+        # A query is not a setter; a name the protocol lacks; a setter's name whose parameter
+        # is not one the unit takes (PCP takes two digits); a glob no setter can match.
+        ("pi30", "QPIGS", "setter_pattern_unmatched", ""),
+        ("pi30", "XYZ", "setter_pattern_unmatched", ""),
+        ("pi30", "PCP0", "setter_pattern_unmatched", ""),
+        ("pi30", "Q*", "setter_pattern_unmatched", ""),
+        ("pi30", "PX*", "setter_pattern_unmatched", ""),
+        # ``?`` matches one character: F is a setter's name, but F alone is not a command.
+        ("pi30", "?", "setter_pattern_unmatched", ""),
+        # A JK BMS's setter patterns do not fit a PI30's commands, nor the reverse.
+        ("jk02_32", "POP*", "setter_pattern_unmatched", ""),
+    ],
+)
+async def test_options_refuse_a_setter_pattern(
+    hass: HomeAssistant, protocol: str, pattern: str, error: str, characters: str
+) -> None:
+    """A pattern that cannot allow a setter is refused, naming it; nothing is stored."""
+    entry = options_entry(protocol)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    chosen = {
+        CONF_STATUS_INTERVAL: 20,
+        CONF_SETTINGS_INTERVAL: 300,
+        CONF_ALLOWED_SETTERS: ["*", pattern],
+    }
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], chosen)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ALLOWED_SETTERS: error}
+    given = placeholders(result)
+    assert given["pattern"] == pattern
+    assert given["characters"] == characters
+    text = STRINGS["options"]["error"][error].format(**given)
+    assert f"“{pattern}”" in text
+    if characters:
+        assert f"({characters})" in text
+    if error == "setter_pattern_unmatched":
+        assert f"protocol {protocol}." in text
+    for language in (GERMAN, FRENCH):
+        assert pattern in language["options"]["error"][error].format(**given)
+    schema = result["data_schema"]
+    assert schema is not None
+    marker = next(key for key in schema.schema if key == CONF_ALLOWED_SETTERS)
+    assert marker.description == {"suggested_value": ["*", pattern]}
+    assert entry.options == {}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "patterns", "stored"),
+    [
+        # A name (any value), a whole command, globs; case ignored, spaces around dropped.
+        (
+            "pi30",
+            ["POP", " pop02 ", "PCP0[0-2]", "MUCHGC*", "PBCV44.0", "*"],
+            ["POP", "pop02", "PCP0[0-2]", "MUCHGC*", "PBCV44.0", "*"],
+        ),
+        # ``?`` before a ``*``: F followed by its parameter.
+        ("pi30", ["?*", "F?0"], ["?*", "F?0"]),
+        ("jk02_32", ["setcharging*", "setBalanceStart"], ["setcharging*", "setBalanceStart"]),
+        ("daly", ["setChargeMos1", "set[CD]*"], ["setChargeMos1", "set[CD]*"]),
+    ],
+)
+async def test_options_accept_setter_patterns(
+    hass: HomeAssistant,
+    mock_setup_entry: AsyncMock,
+    protocol: str,
+    patterns: list[str],
+    stored: list[str],
+) -> None:
+    """Patterns that can allow a setter of the entry's protocol are stored (stripped)."""
+    entry = options_entry(protocol)
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_STATUS_INTERVAL: 20, CONF_SETTINGS_INTERVAL: 300, CONF_ALLOWED_SETTERS: patterns},
+    )
+    await settle(hass)
+
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_ALLOWED_SETTERS] == stored
+
+
+def test_glob_tokens() -> None:
+    """A glob is read as fnmatch reads it: a ``[`` without its ``]`` is itself."""
+    tokens = config_flow._glob_tokens  # noqa: SLF001 - the glob reader, on its own
+    assert tokens("P[!0]?*") == ["P", "[!0]", "?", "*"]
+    assert tokens("P[]0]") == ["P", "[]0]"]
+    assert tokens("P[0") == ["P", "[", "0"]
+    pi30 = get_protocol("pi30")
+    assert config_flow.setter_pattern_error(pi30, "POP[") == ("setter_pattern_unmatched", "")
+    assert config_flow.setter_pattern_error(pi30, "POP[0") == ("setter_pattern_unmatched", "")
+    assert config_flow.setter_pattern_error(pi30, "PO[P]0[!3]") is None
 
 
 async def test_options_choose_what_is_polled(

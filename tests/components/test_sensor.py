@@ -88,13 +88,13 @@ async def test_settings_read_later_get_their_sensors(hass: HomeAssistant) -> Non
         entry = serial_entry(server, "pi30")
         await set_up(hass, entry)
         assert hass.states.get("sensor.pi30_simulator_battery_voltage") is not None
-        assert hass.states.get("sensor.pi30_simulator_output_source_priority") is None
+        assert hass.states.get("sensor.pi30_simulator_battery_type") is None
         before = len(entities(hass, entry))
 
         await next_poll(hass)
-        state = hass.states.get("sensor.pi30_simulator_output_source_priority")
+        state = hass.states.get("sensor.pi30_simulator_battery_type")
         assert state is not None
-        assert state.state == "sbu_first"
+        assert state.state == "user"
         setting = hass.states.get("sensor.pi30_simulator_battery_voltage_setting")
         assert setting is not None
         assert float(setting.state) == 48.0
@@ -132,9 +132,9 @@ def test_values_as_states() -> None:
     assert voltage.value_fn(52.3) == 52.3
     assert voltage.value_fn("52.3") is None  # a decoder never gives text here
     assert voltage.value_fn(True) is None
-    priority = sensors[True, "output_source_priority"]
-    assert priority.value_fn("SBU first") == "sbu_first"
-    assert priority.value_fn("Unknown (7)") is None
+    battery_type = sensors[True, "battery_type"]
+    assert battery_type.value_fn("Pylontech") == "pylontech"
+    assert battery_type.value_fn("Unknown (9)") is None
     text = sensors[False, "parallel_warning"]
     assert text.value_fn("0000") == "0000"
     assert text.value_fn("x" * 600) == "x" * MAX_STATE

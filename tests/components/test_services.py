@@ -406,13 +406,86 @@ async def test_write_safety_setting_needs_confirmation(
 
     assert raised.value.translation_key == "confirmation_required"
     assert str(raised.value) == message(
-        "confirmation_required", name="Battery type", device=pi30.coordinator.device.name
+        "confirmation_required",
+        name="Battery type",
+        device=pi30.coordinator.device.name,
+        value="Flooded",
     )
     assert pi30.setters() == []
 
     response = await write(hass, device, "battery_type", "Flooded", confirm=True)
     assert response["value"] == "Flooded"
     assert pi30.setters() == [pi30.frame("PBT01")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "allowed"),
+    [
+        ("battery_type", "Lead carbon", "is not one of: AGM, Flooded, User"),
+        ("max_ac_charging_current", 7, "use one of 2, 10, 20, 30, 40"),
+        ("battery_recharge_voltage", 99, "out of range"),
+    ],
+)
+async def test_write_safety_setting_invalid_before_confirmation(
+    hass: HomeAssistant, pi30: Controlled, setting: str, value: Any, allowed: str
+) -> None:
+    """An invalid value of a safety setting is refused as invalid, not asked to be confirmed.
+
+    Nobody should confirm a value only to learn then that it cannot be written.
+    """
+    device = device_id(hass, pi30.entry)
+    for confirm in (False, True):
+        with pytest.raises(ServiceValidationError, match=allowed) as raised:
+            await write(hass, device, setting, value, confirm=confirm)
+        assert raised.value.translation_key == "setting_invalid"
+    assert pi30.setters() == []
+
+
+async def test_write_safety_setting_already_set(hass: HomeAssistant, pi30: Controlled) -> None:
+    """A safety setting that already has the value: nothing to confirm, nothing sent."""
+    current = reported(pi30, "battery_type")
+    response = await write(hass, device_id(hass, pi30.entry), "battery_type", current)
+    assert response["value"] == current
+    assert pi30.setters() == []
+
+
+async def test_write_setting_not_applied(hass: HomeAssistant, pi30: Controlled) -> None:
+    """The unit ACKs but keeps another value: the error names it, the entity shows it.
+
+    The value shown is the one the library read back after the ACK: the setting is not read a
+    third time. Here the unit was changed at its panel since the last poll, so what it reports
+    is neither the value requested nor the one Home Assistant showed.
+    """
+    simulator = pi30.simulator
+    assert isinstance(simulator, VoltronicSimulator)
+    simulator.store.setdefault("QPIRI", {})["output_source_priority"] = "Solar first"
+    pi30.refuse("POP00", ignore=True)
+    entity_id = "select.pi30_simulator_output_source_priority"
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == "sbu_first"  # not polled since
+    received = len(pi30.received)
+
+    with pytest.raises(HomeAssistantError) as raised:
+        await write(hass, device_id(hass, pi30.entry), "output_source_priority", "Utility first")
+
+    assert not isinstance(raised.value, ServiceValidationError)
+    assert raised.value.translation_key == "setting_not_applied"
+    assert str(raised.value) == message(
+        "setting_not_applied",
+        device=pi30.coordinator.device.name,
+        setting="Output source priority",
+        value="Utility first",
+        reported="Solar first",
+    )
+    assert pi30.setters() == [pi30.frame("POP00")]
+    # Read before (for the value before), then twice after the ACK (a unit may lag): no more.
+    sent = [request[:5] for request in pi30.received[received:]]
+    assert sent == [b"QPIRI", b"POP00", b"QPIRI", b"QPIRI"]
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == "solar_first"
+    assert pi30.coordinator.data.value("output_source_priority", settings=True) == "Solar first"
 
 
 # -- what a user reads ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Switches: a PI30's flags over a pty, a JK BMS's MOSFETs over (simulated) Bluetooth.
 
-The JK BMS's charging and discharging switches cut the pack off: they are safety settings,
-disabled until the user enables them, and named so.
+The JK BMS's charging and discharging switches cut the pack off, and its balancer switch lets
+the cells drift apart: they are safety settings, disabled until the user enables them, and
+named so.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .test_bluetooth import BOUND, bluetooth_entry, on_the_air, settle
 
 BUZZER = "switch.pi30_simulator_buzzer"
 JK_CHARGING = "switch.jk_bms_charging_mosfet_safety_setting"
+JK_BALANCING = "switch.jk_bms_balancing_safety_setting"
 
 
 async def switch(hass: HomeAssistant, entity_id: str, *, on: bool) -> None:
@@ -103,7 +105,7 @@ async def jk_bms(
 async def test_jk_controls(
     hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, snapshot: SnapshotAssertion
 ) -> None:
-    """A JK BMS: charging and discharging switches and two thresholds, all disabled (safety)."""
+    """A JK BMS: charging, discharging and balancer switches, two thresholds: all disabled."""
     async with jk_bms(hass, monkeypatch) as (_, entry):
         table = {
             domain: described(hass, entry, domain) for domain in ("number", "select", "switch")
@@ -121,6 +123,21 @@ async def test_jk_charging_switch(hass: HomeAssistant, monkeypatch: pytest.Monke
         frame = entry.runtime_data.protocol.build_request("setChargingOff")
         assert frame in bms.writes
         assert shown(hass, JK_CHARGING) == STATE_OFF
+
+
+@pytest.mark.usefixtures("enable_bluetooth", "entity_registry_enabled_by_default")
+async def test_jk_balancing_switch(hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enabled by the user: balancer off writes register 0x1F; the switch shows the record's."""
+    async with jk_bms(hass, monkeypatch) as (bms, entry):
+        assert shown(hass, JK_BALANCING) == STATE_ON
+        await switch(hass, JK_BALANCING, on=False)
+        # aa 55 90 eb, register 0x1F, 4 value bytes (0: off), padding, byte sum.
+        frame = bytes.fromhex("aa5590eb1f04") + bytes(13) + b"\x9d"
+        assert entry.runtime_data.protocol.build_request("setBalancerOff") == frame
+        assert frame in bms.writes
+        assert shown(hass, JK_BALANCING) == STATE_OFF
+        await switch(hass, JK_BALANCING, on=True)
+        assert shown(hass, JK_BALANCING) == STATE_ON
 
 
 async def test_switch_not_applied(hass: HomeAssistant) -> None:

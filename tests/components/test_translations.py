@@ -326,7 +326,8 @@ def test_check_covers_the_languages(
         ("Battery type (safety setting)", "Batterietyp (Sicherheitseinstellung)", None),
         ("SOC", "SOC", "SOC"),
         # Not covered: left to English rather than guessed.
-        ("Charging MOSFET", None, None),  # the acronym is the noun
+        ("Charging MOSFET", "Lade-MOSFET", "MOSFET de charge"),  # a reviewed whole phrase
+        ("Heating MOSFET", None, None),  # the acronym is the noun
         ("309 A protection", None, None),  # not an acronym qualifying the words
         ("Cell 1 something", None, None),  # an acronym among the words
         ("Wobble frequency", None, None),  # a qualifier the tables lack
