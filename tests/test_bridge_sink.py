@@ -358,3 +358,18 @@ async def test_stopping_during_an_outage_without_a_spool_loses_the_pending_count
     await sink.stop(timeout=0.01)
     assert sink.stats.dropped == 2
     assert sink.pending == 0
+
+
+async def test_an_output_back_online_cuts_the_retry_pause_short() -> None:
+    """When the output says its destination is back (wake), the sink retries at once."""
+    destination = Destination()
+    destination.up = False
+    sink = Sink(destination, "inv/test", backoff_min=600, backoff_max=600)
+    await sink.start()
+    await sink.put(batch(1))
+    await destination.attempted()
+    destination.up = True
+    destination.wake()
+    await destination.wait_for(1)
+    assert destination.received == [1]
+    await sink.stop()

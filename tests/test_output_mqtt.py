@@ -280,7 +280,7 @@ async def test_one_connection_for_three_devices_and_two_outputs(
 async def test_outage_spools_then_delivers_every_reading_once_in_order(
     broker: Broker, tmp_path: Path
 ) -> None:
-    """Broker down mid-run: readings go to the spool; back up: all arrive, once, in order."""
+    """Broker down mid-run: readings go to the spool; back up: all arrive at once, once, in order."""
     resources = Resources()
     # A long reconnect backoff: the test lets the connection back in (reconnect_now) once its
     # reader listens again, so every message is seen live.
@@ -291,7 +291,11 @@ async def test_outage_spools_then_delivers_every_reading_once_in_order(
     output = get_output("json_mqtt", OutputOptions(name="inv"), context)
     spool = Spool(tmp_path / "spool.sqlite3", 1000)
     await spool.open()
-    sink = Sink(output, "inv/json_mqtt", spool=spool, memory_limit=2, backoff_min=0.05)
+    # The sink's own retry pause is as long: only the connection's "I am back" (Output.wake)
+    # can make it deliver within the test's timeout.
+    sink = Sink(
+        output, "inv/json_mqtt", spool=spool, memory_limit=2, backoff_min=600, backoff_max=600
+    )
     await sink.start()
 
     def reading(n: int) -> list[Report]:

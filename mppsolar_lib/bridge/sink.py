@@ -81,6 +81,9 @@ class Sink:
         # Spills under way: the worker must wait for them, or it could pass their batches.
         self._spilling = 0
         self._wakeup = asyncio.Event()
+        # Set when the output says its destination is back: the retry pause ends early.
+        self._retry = asyncio.Event()
+        output.wake = self._retry.set
         self._idle = asyncio.Event()
         self._idle.set()
         self._lock = asyncio.Lock()
@@ -193,7 +196,10 @@ class Sink:
                 if not failing:
                     _LOGGER.warning("%s: %s; keeping readings and retrying", self.key, err)
                     failing = True
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+                pause = delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), pause)
+                self._retry.clear()
                 delay = min(delay * 2, self.backoff_max)
                 continue
             except Exception:

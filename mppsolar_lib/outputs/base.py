@@ -186,6 +186,10 @@ class OutputOptions:
                 yield key, row
 
 
+def _nothing() -> None:
+    """Do nothing: an output outside the bridge has no one to wake."""
+
+
 class Resources:
     """Connections the outputs of a bridge share: one MQTT client per broker, one pool per database.
 
@@ -259,6 +263,9 @@ class Output(ABC):
         """Use ``options`` (defaults: no filter, snake_case keys) and the bridge's ``context``."""
         self.options = options or OutputOptions()
         self.context = context
+        #: Called when the destination is reachable again (a broker reconnected): the bridge's
+        #: sink sets it to retry at once instead of waiting out its backoff.
+        self.wake: Callable[[], None] = _nothing
 
     async def availability(self, online: bool) -> None:
         """Note that the device answers (``True``) or stopped answering; the default ignores it."""

@@ -297,7 +297,8 @@ class HassMqtt(MqttOutput):
         self._announced = (connection.generation, config)
 
     async def close(self) -> None:
-        """Stop listening for Home Assistant's birth message."""
+        """Stop listening for Home Assistant's birth message and for reconnections."""
         if self._connection is not None and self._listening:
             await self._connection.unsubscribe(BIRTH_TOPIC, self._birth)
             self._listening = False
+        await super().close()

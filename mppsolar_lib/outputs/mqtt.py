@@ -29,7 +29,7 @@ from mppsolar_lib.outputs.base import Output, OutputUnavailableError, Report, pl
 from mppsolar_lib.outputs.mqtt_pool import OFFLINE, ONLINE, MqttConnection, shared_connection
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from mppsolar_lib.outputs.mqtt_pool import Payload
 
@@ -60,6 +60,7 @@ class MqttOutput(Output):
         """Prepare; the shared connection is fetched on first use."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._connection: MqttConnection | None = None
+        self._forget: Callable[[], None] | None = None
         # A batch the broker took part of before the link dropped: retrying it skips those.
         self._partial: tuple[tuple[tuple[str, float | None], ...], int] | None = None
 
@@ -67,7 +68,15 @@ class MqttOutput(Output):
         """Return the shared connection to the bridge's broker."""
         if self._connection is None:
             self._connection = await shared_connection(self.context)
+            # Back after an outage: deliver what waits now, not after the sink's backoff.
+            self._forget = self._connection.add_connect_listener(self.wake)
         return self._connection
+
+    async def close(self) -> None:
+        """Stop listening to the shared connection (the bridge closes the connection itself)."""
+        if self._forget is not None:
+            self._forget()
+            self._forget = None
 
     @property
     def device(self) -> str:

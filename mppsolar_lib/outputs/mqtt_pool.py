@@ -121,6 +121,7 @@ class MqttConnection:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._closing = False
+        self._connect_listeners: list[Callable[[], None]] = []
 
     @property
     def name(self) -> str:
@@ -151,6 +152,11 @@ class MqttConnection:
         return self.connected
 
     # -- publishing ------------------------------------------------------------------------
+
+    def add_connect_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` after each (re)connection; return what removes it again."""
+        self._connect_listeners.append(listener)
+        return lambda: self._connect_listeners.remove(listener)
 
     async def publish(self, topic: str, payload: Payload, *, retain: bool = False) -> None:
         """Publish at QoS 1 and return once the broker acknowledged it.
@@ -292,12 +298,15 @@ class MqttConnection:
         delay = self.backoff_min
         while not self._closing:
             client = self._new_client()
+            generation = self.generation
             try:
                 async with client:
                     delay = self.backoff_min
                     await self._session(client)
             except aiomqtt.MqttError as err:
-                self._lost(err)
+                # _session() clears "connected" on its way out: a new generation tells a lost
+                # connection (a warning) from a failed attempt (debug).
+                self._lost(err, was=self.generation != generation)
                 if _refused(err):
                     _LOGGER.error(
                         "MQTT %s refuses the connection (%s): check user and password",
@@ -314,8 +323,7 @@ class MqttConnection:
                     await self._wake.wait()  # reconnect_now() or aclose()
             delay = min(delay * 2, self.backoff_max)
 
-    def _lost(self, err: Exception) -> None:
-        was = self.connected
+    def _lost(self, err: Exception, *, was: bool) -> None:
         self._connected.clear()
         self._client = None
         self.last_error = str(err)
@@ -343,6 +351,8 @@ class MqttConnection:
         self.last_error = None
         self._connected.set()
         _LOGGER.info("MQTT %s: connected", self.name)
+        for listener in list(self._connect_listeners):
+            listener()
         publisher = asyncio.create_task(self._publisher(client))
         reader = asyncio.create_task(self._reader(client))
         stop = asyncio.create_task(self._stop.wait())
