@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from mppsolar_lib.simulator.faults import Faults
     from mppsolar_lib.simulator.serve import PtyServer, TcpServer
     from mppsolar_lib.transports.base import Completion
+    from mppsolar_lib.web import WebServer
 
 PROG = "mppsolar"
 #: The reference CLI's default port.
@@ -179,6 +180,18 @@ def _daemon_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-D", "--debug", action="store_true", help="log everything, with frames")
     parser.add_argument("-I", "--info", action="store_true", help="log progress (the default)")
+    web = parser.add_argument_group("web UI (docs/web.md)")
+    web.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        help="serve the web UI here (overrides web; a bare port is on 127.0.0.1)",
+    )
+    web.add_argument("--web-token", metavar="TOKEN", help="token for changes (overrides web_token)")
+    web.add_argument(
+        "--web-allow-remote",
+        action="store_true",
+        help="allow a non-loopback address (put a TLS proxy in front)",
+    )
     return parser
 
 
@@ -322,6 +335,9 @@ def _reference_daemon_args(args: argparse.Namespace) -> argparse.Namespace:
         spool_dir=None,
         debug=args.debug,
         info=args.info,
+        web=None,
+        web_token=None,
+        web_allow_remote=False,
     )
 
 
@@ -359,6 +375,9 @@ def _summary(config: BridgeConfig, stream: TextIO) -> None:
         lines.append(f"mqtt broker: {config.mqtt.host}:{config.mqtt.port}")
     if config.log_file:
         lines.append(f"log file: {config.log_file}")
+    if config.web is not None:
+        host = f"[{config.web[0]}]" if ":" in config.web[0] else config.web[0]
+        lines.append(f"web UI: http://{host}:{config.web[1]}/")
     stream.write("\n".join(lines) + "\n")
 
 
@@ -413,12 +432,17 @@ async def _run_bridge(config: BridgeConfig, args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     status = 0
+    web: WebServer | None = None
     try:
         try:
             await bridge.start(poll=not args.once)
         except OSError as err:
             raise MppSolarError(f"cannot start: {err}") from err
         _BRIDGE_LOGGER.info("bridge running: %d devices", len(config.devices))
+        if not args.once:
+            web = _web_server(bridge, config, args)
+            if web is not None:
+                await web.start()
         if args.once:
             silent = await _poll_once(bridge, stop)
             if silent:
@@ -428,10 +452,40 @@ async def _run_bridge(config: BridgeConfig, args: argparse.Namespace) -> int:
             await stop.wait()
         _BRIDGE_LOGGER.info("stopping: delivering what is pending")
     finally:
+        if web is not None:
+            await web.stop()
         await bridge.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     return status
+
+
+def _web_server(bridge: Bridge, config: BridgeConfig, args: argparse.Namespace) -> WebServer | None:
+    """Return the web UI server --web or ``web`` asks for (``None``: not asked)."""
+    from mppsolar_lib.bridge.config import parse_address  # noqa: PLC0415 - see _daemon
+
+    address = config.web
+    if args.web:
+        try:
+            address = parse_address(args.web)
+        except ValueError as err:
+            raise UsageError(f"--web: {err}") from None
+    if address is None:
+        return None
+    try:
+        from mppsolar_lib.web import WebServer, WebSettings  # noqa: PLC0415 - optional extra
+    except ImportError as err:
+        raise UsageError(
+            f"the web UI needs aiohttp: pip install 'mppsolar-lib[web]' ({err})"
+        ) from None
+    settings = WebSettings(
+        host=address[0],
+        port=address[1],
+        token=args.web_token or config.web_token,
+        allow_remote=args.web_allow_remote or config.web_allow_remote,
+        state_dir=bridge.spool_dir,
+    )
+    return WebServer(bridge, settings)
 
 
 async def _poll_once(bridge: Bridge, stop: asyncio.Event) -> list[str]:

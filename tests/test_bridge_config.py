@@ -68,6 +68,8 @@ def test_ini_every_key(tmp_path: Path) -> None:
         memory_limit = 10
         spool_limit = 20
         web = 0.0.0.0:8080
+        web_token = s3cret
+        web_allow_remote = yes
 
         [inverter]
         protocol = PI30
@@ -100,10 +102,12 @@ def test_ini_every_key(tmp_path: Path) -> None:
     assert config.log_file == "/var/log/mppsolar.log"
     assert config.spool_dir == "/var/lib/mppsolar"
     assert (config.memory_limit, config.spool_limit) == (10, 20)
-    assert config.extra == {"web": "0.0.0.0:8080"}
+    assert config.web == ("0.0.0.0", 8080)
+    assert (config.web_token, config.web_allow_remote) == ("s3cret", True)
+    assert config.extra == {}
     (device,) = config.devices
     assert device.name == "inverter"
-    assert device.line == 13
+    assert device.line == 15
     assert device.protocol == "pi30"
     assert (device.port, device.porttype, device.baud) == ("sim://pi30", "sim", 2400)
     assert device.commands == ("QPIGS", "QMOD")
@@ -338,6 +342,41 @@ def problem_of_porttype(line: int, porttype: str) -> str:
     with pytest.raises(PortError) as caught:
         port_type_of("x", porttype)
     return f"{line}: [bms] porttype: {caught.value}"
+
+
+def test_web_address(tmp_path: Path) -> None:
+    """``web`` is host:port (loopback unless web_allow_remote); a bare port is on 127.0.0.1."""
+    device = "[inv]\nport = sim://pi30\ncommand = QPIGS\n"
+    assert load(tmp_path, f"[SETUP]\nweb = 8080\n{device}").web == ("127.0.0.1", 8080)
+    assert load(tmp_path, f"[SETUP]\nweb = [::1]:81\n{device}").web == ("::1", 81)
+    assert load(tmp_path, f"[SETUP]\nweb = localhost:81\n{device}").web == ("localhost", 81)
+    config = load(tmp_path, f"[SETUP]\npause = 5\n{device}")
+    assert (config.web, config.web_token, config.web_allow_remote) == (None, None, False)
+    found = problems(
+        tmp_path,
+        """
+        [SETUP]
+        web = 192.168.1.5:8080
+        web_allow_remote = maybe
+
+        [inv]
+        port = sim://pi30
+        command = QPIGS
+        """,
+    )
+    assert found == [
+        (
+            "2: [SETUP] web: 192.168.1.5 is not a loopback address: serving the network needs "
+            "web_allow_remote = yes (and a web_token)"
+        ),
+        "3: [SETUP] web_allow_remote: expected true or false (yes/no, on/off, 1/0), got 'maybe'",
+    ]
+    for bad, message in (
+        ("web = host", "expected host:port, got 'host'"),
+        ("web = 1.2.3.4:0", "port must be 1-65535, got 0"),
+        ("web = ::1:80", "expected host:port ([address]:port for IPv6), got '::1:80'"),
+    ):
+        assert problems(tmp_path, f"[SETUP]\n{bad}\n{device}") == [f"2: [SETUP] web: {message}"]
 
 
 def test_bad_port_and_empty_command(tmp_path: Path) -> None:

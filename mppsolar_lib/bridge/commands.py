@@ -198,97 +198,24 @@ def _jsonable(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
 
 
-class CommandChannel:
-    """One device's command topic: checks, runs one command at a time, answers."""
+class CommandCore:
+    """Check and run one device's commands and settings, whatever carried them (MQTT, web).
 
-    def __init__(
-        self,
-        runner: DeviceRunner,
-        context: OutputContext,
-        *,
-        queue_limit: int = QUEUE_LIMIT,
-        burst: int = BURST,
-        rate: float = RATE,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Serve ``runner``'s device on the broker of ``context``."""
+    Everything that makes a command safe to run lives here (the allowlist, validation by the
+    protocol and the settings model, confirmation of safety settings); the transports only
+    parse requests and deliver the answers.
+    """
+
+    def __init__(self, runner: DeviceRunner, *, source: str = "MQTT") -> None:
+        """Serve ``runner``'s device; ``source`` names the transport in logs."""
         self.runner = runner
-        self.context = context
+        self.source = source
         self.allowlist = Allowlist(runner.config.mqtt_allowed_cmds)
-        self.topic = command_topic(runner.name)
-        self.response_topic = response_topic(runner.name)
-        self.burst = burst
-        self.rate = rate
-        self.clock = clock
-        self._tokens = float(burst)
-        self._filled = clock()
-        self._queue: asyncio.Queue[Request] = asyncio.Queue(queue_limit)
-        self._connection: MqttConnection | None = None
-        self._worker: asyncio.Task[None] | None = None
-        self._replies: set[asyncio.Task[None]] = set()
 
     @property
     def name(self) -> str:
         """The device's name."""
         return self.runner.name
-
-    async def start(self) -> None:
-        """Subscribe to the command topic (nothing when the allowlist is empty)."""
-        if not self.allowlist or self._worker is not None:
-            return
-        self._connection = await shared_connection(self.context)
-        self._worker = asyncio.create_task(self._work(), name=f"{self.name} commands")
-        await self._connection.subscribe(self.topic, self._received, retained=False)
-        _LOGGER.info("%s: taking commands on %s", self.name, self.topic)
-
-    async def aclose(self) -> None:
-        """Unsubscribe; drop commands not yet run; wait for answers being published."""
-        worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        assert self._connection is not None
-        await self._connection.unsubscribe(self.topic, self._received)
-        if self._replies:
-            await asyncio.wait(set(self._replies))
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
-
-    def _received(self, topic: str, payload: bytes) -> None:
-        self.submit(payload)
-
-    def submit(self, payload: bytes) -> None:
-        """Take one command message: queue it, or answer at once why it is refused."""
-        if not self._take_token():
-            self._reply_soon(self._refusal(Request(), RATE_LIMITED, "too many commands; wait"))
-            return
-        try:
-            request = parse(payload)
-        except Refused as refused:
-            self._reply_soon(self._refusal(Request(), refused.reason, str(refused)))
-            return
-        try:
-            self._queue.put_nowait(request)
-        except asyncio.QueueFull:
-            self._reply_soon(
-                self._refusal(request, BUSY, f"{self._queue.maxsize} commands are waiting")
-            )
-
-    def _take_token(self) -> bool:
-        now = self.clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._filled) * self.rate)
-        self._filled = now
-        if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
-
-    # -- running ---------------------------------------------------------------------------
-
-    async def _work(self) -> None:
-        while True:
-            request = await self._queue.get()
-            await self._reply(await self.handle(request))
 
     async def handle(self, request: Request) -> dict[str, Any]:
         """Check and run one request; return its answer (never raises)."""
@@ -298,7 +225,7 @@ class CommandChannel:
                 return await self._write_setting(request, protocol)
             return await self._run_command(request, protocol)
         except Refused as refused:
-            return self._refusal(request, refused.reason, str(refused))
+            return self.refusal(request, refused.reason, str(refused))
         except MppSolarError as err:
             _LOGGER.warning("%s: command %s failed: %s", self.name, self._what(request), err)
             return self._answer(request, error=str(err))
@@ -327,7 +254,7 @@ class CommandChannel:
                 f"{text} writes {setting.name}, a safety setting (it can harm the battery or "
                 'cut power): send {"command": "%s", "confirm": true}' % text,
             )
-        _LOGGER.info("%s: running %s from MQTT", self.name, text)
+        _LOGGER.info("%s: running %s from %s", self.name, text, self.source)
         result = await self.runner.device.command(text)
         if setter:
             self.runner.refresh()
@@ -348,7 +275,7 @@ class CommandChannel:
         except InvalidParameterError as err:
             raise Refused(INVALID, str(err)) from None
         self._check_setter(request, change.command)
-        _LOGGER.info("%s: writing %s from MQTT", self.name, change.describe())
+        _LOGGER.info("%s: writing %s from %s", self.name, change.describe(), self.source)
         try:
             value = await self.runner.device.apply_setting(change, confirm=request.confirm)
         except ConfirmationRequiredError as err:
@@ -410,9 +337,97 @@ class CommandChannel:
             "time": time.time(),
         }
 
-    def _refusal(self, request: Request, reason: str, message: str) -> dict[str, Any]:
+    def refusal(self, request: Request, reason: str, message: str) -> dict[str, Any]:
+        """Return the answer refusing ``request`` for ``reason`` (nothing was sent)."""
         _LOGGER.info("%s: refused command %s: %s", self.name, self._what(request), message)
         return self._answer(request, error=message, refused=reason)
+
+
+class CommandChannel(CommandCore):
+    """One device's command topic: checks, runs one command at a time, answers."""
+
+    def __init__(
+        self,
+        runner: DeviceRunner,
+        context: OutputContext,
+        *,
+        queue_limit: int = QUEUE_LIMIT,
+        burst: int = BURST,
+        rate: float = RATE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Serve ``runner``'s device on the broker of ``context``."""
+        super().__init__(runner, source="MQTT")
+        self.context = context
+        self.topic = command_topic(runner.name)
+        self.response_topic = response_topic(runner.name)
+        self.burst = burst
+        self.rate = rate
+        self.clock = clock
+        self._tokens = float(burst)
+        self._filled = clock()
+        self._queue: asyncio.Queue[Request] = asyncio.Queue(queue_limit)
+        self._connection: MqttConnection | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._replies: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Subscribe to the command topic (nothing when the allowlist is empty)."""
+        if not self.allowlist or self._worker is not None:
+            return
+        self._connection = await shared_connection(self.context)
+        self._worker = asyncio.create_task(self._work(), name=f"{self.name} commands")
+        await self._connection.subscribe(self.topic, self._received, retained=False)
+        _LOGGER.info("%s: taking commands on %s", self.name, self.topic)
+
+    async def aclose(self) -> None:
+        """Unsubscribe; drop commands not yet run; wait for answers being published."""
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        assert self._connection is not None
+        await self._connection.unsubscribe(self.topic, self._received)
+        if self._replies:
+            await asyncio.wait(set(self._replies))
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+    def _received(self, topic: str, payload: bytes) -> None:
+        self.submit(payload)
+
+    def submit(self, payload: bytes) -> None:
+        """Take one command message: queue it, or answer at once why it is refused."""
+        if not self._take_token():
+            self._reply_soon(self.refusal(Request(), RATE_LIMITED, "too many commands; wait"))
+            return
+        try:
+            request = parse(payload)
+        except Refused as refused:
+            self._reply_soon(self.refusal(Request(), refused.reason, str(refused)))
+            return
+        try:
+            self._queue.put_nowait(request)
+        except asyncio.QueueFull:
+            self._reply_soon(
+                self.refusal(request, BUSY, f"{self._queue.maxsize} commands are waiting")
+            )
+
+    def _take_token(self) -> bool:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._filled) * self.rate)
+        self._filled = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            request = await self._queue.get()
+            await self._reply(await self.handle(request))
 
     def _reply_soon(self, answer: dict[str, Any]) -> None:
         task = asyncio.create_task(self._reply(answer))

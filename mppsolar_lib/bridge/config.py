@@ -17,6 +17,7 @@ import ast
 from collections.abc import Callable, Iterator, Mapping
 import configparser
 from dataclasses import dataclass, field
+import ipaddress
 from pathlib import Path
 import re
 import sys
@@ -186,6 +187,43 @@ def _boolean(value: object) -> bool:
     raise _BadValue(f"expected true or false (yes/no, on/off, 1/0), got {word!r}")
 
 
+def parse_address(text: str, *, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """Read ``host:port``, ``[v6]:port`` or ``port`` (on ``default_host``); raise ValueError."""
+    text = text.strip()
+    host, colon, port_text = text.rpartition(":")
+    if not colon:
+        host, port_text = "", text
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"expected host:port ([address]:port for IPv6), got {text!r}")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"expected host:port, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be 1-65535, got {port}")
+    return host or default_host, port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only reaches this machine."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _address(value: object) -> tuple[str, int]:
+    try:
+        return parse_address(_scalar_text(value))
+    except ValueError as err:
+        raise _BadValue(str(err)) from None
+
+
 def _items(value: object, separator: str) -> tuple[str, ...]:
     """Split ``a<sep>b`` (INI) or take a YAML list; blanks are dropped."""
     parts = (
@@ -260,7 +298,9 @@ SETUP_KEYS: Final[Mapping[str, _Convert]] = {
     "spool_dir": _text,
     "memory_limit": _positive_int,
     "spool_limit": _positive_int,
-    "web": _text,
+    "web": _address,
+    "web_token": _text,
+    "web_allow_remote": _boolean,
 }
 
 #: Device keys and how to read each.
@@ -442,6 +482,16 @@ def _build(
     devices_line: int,
 ) -> BridgeConfig:
     setup = _setup(setup_section, problems)
+    web = setup.get("web")
+    if web is not None and not is_loopback(web[0]) and not setup.get("web_allow_remote"):
+        assert setup_section is not None
+        problems.add(
+            setup_section.entries["web"].line,
+            SETUP,
+            "web",
+            f"{web[0]} is not a loopback address: serving the network needs "
+            "web_allow_remote = yes (and a web_token)",
+        )
     built = [_device(section, setup, problems) for section in devices]
     if not devices:
         problems.add(devices_line, None, None, "no device sections: nothing to poll")
@@ -464,7 +514,6 @@ def _build(
         if needs_mqtt
         else None
     )
-    extra = {"web": setup["web"]} if setup.get("web") else {}
     return BridgeConfig(
         devices=devices_config,
         path=path,
@@ -474,7 +523,9 @@ def _build(
         spool_dir=setup.get("spool_dir"),
         memory_limit=setup.get("memory_limit", DEFAULT_MEMORY_LIMIT),
         spool_limit=setup.get("spool_limit", DEFAULT_SPOOL_LIMIT),
-        extra=extra,
+        web=web,
+        web_token=setup.get("web_token"),
+        web_allow_remote=setup.get("web_allow_remote", False),
     )
 
 

@@ -41,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 DRAIN_TIMEOUT: Final = 5.0
 #: A reading listener: called with the device's name and the poll's reports.
 Listener = Callable[[str, "Sequence[Report]"], None]
+#: An availability listener: called with the device's name and whether it now answers.
+AvailabilityListener = Callable[[str, bool], None]
 
 
 def default_spool_dir() -> Path:
@@ -73,6 +75,8 @@ class DeviceRunner:
         #: The latest report of each command (the web UI's current values).
         self.latest: dict[str, Report] = {}
         self.listeners: list[Listener] = []
+        #: Called when :attr:`online` changes (the web UI's live availability); must not block.
+        self.availability_listeners: list[AvailabilityListener] = []
         self.polls = 0
         #: The last poll's handover to the sinks (see :meth:`publish`).
         self.handover: asyncio.Future[None] | None = None
@@ -125,6 +129,11 @@ class DeviceRunner:
             for sink in self.sinks:
                 with contextlib.suppress(Exception):
                     await sink.output.availability(online)
+            for listener in list(self.availability_listeners):
+                try:
+                    listener(self.name, online)
+                except Exception:
+                    _LOGGER.exception("%s: an availability listener failed", self.name)
         elif failures:
             _LOGGER.debug("%s: %s", self.name, "; ".join(failures))
         return reports

@@ -93,5 +93,11 @@ class BridgeConfig:
     spool_dir: str | None = None
     memory_limit: int = DEFAULT_MEMORY_LIMIT
     spool_limit: int = DEFAULT_SPOOL_LIMIT
-    #: Extra, reader-defined settings kept for later features (web UI address…).
+    #: The web UI's address (``None``: not served; ``docs/web.md``).
+    web: tuple[str, int] | None = None
+    #: The web UI's token (``None``: generated at first start and kept in the spool dir).
+    web_token: str | None = None
+    #: Whether the web UI may listen on an address other than loopback.
+    web_allow_remote: bool = False
+    #: Extra, reader-defined settings kept for later features.
     extra: dict[str, str] = field(default_factory=dict)

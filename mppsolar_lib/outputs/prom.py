@@ -21,6 +21,7 @@ import asyncio
 import base64
 from collections.abc import Iterator, Sequence
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -62,6 +63,8 @@ SESSION_KEY: Final = "aiohttp:session"
 _INVALID_NAME = re.compile(r"[^a-zA-Z0-9_]")
 
 
+# The same few hundred keys come back on every poll of every device.
+@functools.lru_cache(maxsize=4096)
 def series_name(key: str, keep_case: bool) -> str:
     """Return ``mpp_solar_<key>`` as the reference builds it, made a valid metric name.
 
@@ -140,12 +143,14 @@ def exposition(report: Report, options: OutputOptions, dev: str | None) -> str:
     """
     inverter = "mpp_solar" if options.name == "unnamed" else options.name
     base = (("inverter", inverter), ("device", str(dev)), ("cmd", report.command))
+    # Every series carries the same base labels: escape and join them once per report.
+    common = _labels(base)[1:-1]
     lines = [
         "# HELP machine_role What this machine exports (mpp-solar readings).",
         "# TYPE machine_role gauge",
         # The device's labels keep the marker of each file distinct: node-exporter refuses a
         # series that two files both contain (the reference's bare marker does that).
-        f"machine_role{_labels((('role', 'mpp_solar'), *base))} 1",
+        f'machine_role{{role="mpp_solar",{common}}} 1',
     ]
     seen: set[str] = set()
     for key, row in options.rows(report):
@@ -158,7 +163,12 @@ def exposition(report: Report, options: OutputOptions, dev: str | None) -> str:
         seen.add(name)
         lines.append(f"# HELP {name} {_escape_help(_help(row))}")
         lines.append(f"# TYPE {name} {_type(name, row)}")
-        lines.extend(f"{name}{_labels((*base, *extra))} {value}" for extra, value in samples)
+        lines.extend(
+            f"{name}{{{common},{_labels(extra)[1:-1]}}} {value}"
+            if extra
+            else f"{name}{{{common}}} {value}"
+            for extra, value in samples
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -251,9 +261,13 @@ class PromFile(Output):
         self.keep = BACKUPS
         #: The files written so far (removed on close) and their backup numbers.
         self._versions: dict[str, _Versions] = {}
+        #: Whether the directory is known to exist (checked again after a failed write).
+        self._directory_made = False
 
     def _write(self, files: list[tuple[str, bytes]]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self._directory_made:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._directory_made = True
         for name, content in files:
             versions = self._versions.get(name)
             if versions is None:
@@ -274,6 +288,7 @@ class PromFile(Output):
         try:
             await asyncio.to_thread(self._write, files)
         except OSError as err:
+            self._directory_made = False  # it may be gone: the retry makes it again
             raise OutputUnavailableError(
                 f"cannot write prom files in {self.directory}: {err}"
             ) from err
