@@ -21,6 +21,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -48,6 +49,7 @@ from mppsolar_lib.outputs.prom import (
     PromFile,
     PromPush,
     PromPushD,
+    PromWriter,
     exposition,
     file_name,
     format_value,
@@ -274,6 +276,17 @@ def test_defaults_without_a_bridge() -> None:
     assert PromFile().directory == Path(DEFAULT_PROM_OUTPUT_DIR)
     assert PromPush().push_url == DEFAULT_PUSH_URL
     assert PromFile.spooled and PromPush.spooled
+
+
+async def test_a_prom_file_output_without_a_bridge_owns_its_writer(tmp_path: Path) -> None:
+    """Used on its own, the output writes through its own writer and stops it on close."""
+    output = PromFile()
+    output.directory = tmp_path
+    report = Report("QPIGS", "status", (Field("battery_voltage", "Battery Voltage", 52.1, "V"),))
+    await output.send([report])
+    assert (tmp_path / "mpp-solar-qpigs.prom").read_text().count("52.1") == 1
+    await output.close()
+    assert not (tmp_path / "mpp-solar-qpigs.prom").exists()
 
 
 # --- atomic writes and backups ---------------------------------------------------------------
@@ -606,3 +619,37 @@ async def test_bridge_series_reach_prometheus(tmp_path: Path, stack: servers.Sta
             await task
     # A stopped bridge leaves no file that would keep its last readings looking live.
     assert not list(stack.textfile_dir.glob("*.prom"))
+
+
+async def test_the_shared_writer_batches_and_survives_a_cancelled_sender(tmp_path: Path) -> None:
+    """Writes queued while a batch runs go in the next; a cancelled sender loses only its own."""
+    writer = PromWriter(threads=1)
+    await writer.aclose()  # never used: nothing to stop
+    done: list[int] = []
+    gate = threading.Event()
+
+    def job(number: int) -> None:
+        if number == 0:
+            gate.wait(10)
+        done.append(number)
+
+    def broken() -> None:
+        raise OSError("disk full")
+
+    first = asyncio.ensure_future(writer.run(lambda: job(0)))
+    await asyncio.sleep(0)
+    queued = [asyncio.ensure_future(writer.run(lambda n=n: job(n))) for n in (1, 2)]
+    failing = asyncio.ensure_future(writer.run(broken))
+    cancelled = asyncio.ensure_future(writer.run(lambda: job(3)))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    gate.set()
+    async with asyncio.timeout(10):
+        await first
+        await asyncio.gather(*queued)
+        with pytest.raises(OSError, match="disk full"):
+            await failing
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert done[:3] == [0, 1, 2]
+    await writer.aclose()

@@ -184,6 +184,11 @@ async def test_data_has_every_device_with_values_units_and_times(tmp_path: Path)
             "command": "QPIGS",
             "time": qpigs.time,
         }
+        # The rated value of the same key is there too, as "<key>_setting" (as in Home Assistant).
+        qpiri = r.runner().latest["QPIRI"]
+        rated = inv["values"]["ac_output_voltage_setting"]
+        assert (rated["name"], rated["command"]) == ("AC Output Voltage setting", "QPIRI")
+        assert rated["value"] == next(x.value for x in qpiri.rows if x.key == "ac_output_voltage")
         assert inv["values"]["output_source_priority"]["kind"] == "enum"
         assert inv["values"]["output_source_priority"]["value"] == "SBU first"
         assert battery["values"]["soc"]["unit"] == "%"
@@ -269,6 +274,10 @@ async def test_history_from_memory(tmp_path: Path) -> None:
             isinstance(value, int | float) for p in body["points"] for value in p["values"].values()
         )
         assert "output_source_priority" not in str(body["points"])
+        # A chart of the live battery voltage never gets QPIRI's rated one (its own series).
+        qpiri = [p for p in body["points"] if "battery_voltage_setting" in p["values"]]
+        assert qpiri
+        assert all("battery_voltage" not in p["values"] for p in qpiri)
         latest = r.runner().latest["QPIGS"]
         narrowed = await r.get_json(
             f"/api/historical?device=inv&keys=pv_input_voltage,nothing&to={latest.time}"
@@ -954,3 +963,16 @@ def test_daemon_web_options_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     config = write_config(tmp_path, "web = [::1]:8080\n")
     assert main(["daemon", "-C", str(config), "--check"]) == 0
     assert "web UI: http://[::1]:8080/" in capsys.readouterr().out
+
+
+def test_shown_keys_of_settings_answers() -> None:
+    """Only a settings answer's key that a status answer also has gets ``_setting``."""
+    pi30 = get_protocol("pi30")
+    assert history.shown_key(pi30, "QPIRI", "battery_voltage") == "battery_voltage_setting"
+    assert history.shown_key(pi30, "QPIRI", "battery_type") == "battery_type"
+    assert history.shown_key(pi30, "QPIGS", "battery_voltage") == "battery_voltage"
+    assert history.shown_key(pi30, "NOT A COMMAND", "battery_voltage") == "battery_voltage"
+    assert history.shown_key(None, "QPIRI", "battery_voltage") == "battery_voltage"
+    point = history.Point(1.0, "QPIRI", {"battery_voltage": 48.0, "cells.0": 3.3})
+    (again,) = history.renamed_points(pi30, [point])
+    assert again.values == {"battery_voltage_setting": 48.0, "cells.0": 3.3}

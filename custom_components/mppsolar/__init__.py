@@ -22,6 +22,7 @@ from .const import DOMAIN
 from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
 from .parallel import unit_identifier
 from .services import async_setup_services
+from .web import async_setup_web
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS: list[Platform] = [
@@ -61,6 +62,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: MppSolarConfigEntry) -> 
     coordinator = MppSolarCoordinator(hass, entry, device)
     # Bridge mode: its outputs get every poll from the first one on (stopped on unload).
     await async_setup_bridge(hass, entry, coordinator)
+    # Bridge mode's web UI in the sidebar (behind Home Assistant's auth), if chosen.
+    await async_setup_web(hass, entry, coordinator)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
     _async_remove_superseded(hass, entry, coordinator)

@@ -96,6 +96,7 @@ from .const import (
     CONF_STATUS_COMMANDS,
     CONF_STATUS_INTERVAL,
     CONF_UDP_PORT,
+    CONF_WEB_PANEL,
     DEFAULT_BAUD,
     DOMAIN,
     LOGGER,
@@ -932,6 +933,8 @@ class MppSolarOptionsFlow(OptionsFlowWithReload):
             vol.Optional(CONF_UDP_PORT): _number(1, 65535),
             vol.Optional(CONF_FILTER): TextSelector(),
             vol.Optional(CONF_EXCLFILTER): TextSelector(),
+            # The web UI in the sidebar, behind Home Assistant's auth (web.py).
+            vol.Optional(CONF_WEB_PANEL): BooleanSelector(),
         }
         schema = self.add_suggested_values_to_schema(vol.Schema(fields), user_input or current)
         return self.async_show_form(

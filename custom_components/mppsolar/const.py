@@ -71,6 +71,8 @@ CONF_MQTT_PASSWORD: Final = "mqtt_password"
 CONF_MQTT_TOPIC: Final = "mqtt_topic"
 CONF_FILTER: Final = "filter"
 CONF_EXCLFILTER: Final = "exclfilter"
+#: Bridge option: serve the web UI in Home Assistant's sidebar (web.py).
+CONF_WEB_PANEL: Final = "web_panel"
 
 DEFAULT_BAUD: Final = 2400
 #: Status every 10 s: a PI30 status poll (QPIGS, QMOD, QPIWS) takes ~1.5 s at 2400 baud.

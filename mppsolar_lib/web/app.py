@@ -162,7 +162,9 @@ class State:
         """Listen to every device (the app is starting)."""
         for runner in self.bridge.runners.values():
             # What was polled before the app started is the charts' first point.
-            self.memory.add(runner.name, list(runner.latest.values()))
+            self.memory.add(
+                runner.name, history.renamed(runner.device.protocol, list(runner.latest.values()))
+            )
             runner.listeners.append(self.reading)
             runner.availability_listeners.append(self.availability)
 
@@ -176,8 +178,9 @@ class State:
 
     def reading(self, device: str, reports: Sequence[Report]) -> None:
         """Keep a poll and push it to the pages (a reading listener: never blocks)."""
-        self.memory.add(device, reports)
         runner = self.bridge.runners[device]
+        reports = history.renamed(runner.device.protocol, reports)
+        self.memory.add(device, reports)
         times = [report.time for report in reports if report.time is not None]
         self.hub.publish(
             "reading",
@@ -198,10 +201,13 @@ class State:
         """Return one device's entry of ``/api/data``."""
         protocol = runner.device.protocol
         protocol_id = protocol.id if protocol is not None else runner.config.protocol
-        # The fast (live) commands last: their values win over a slow command's of the same key
-        # (QPIRI's rated ac_output_voltage against QPIGS' measured one).
+        # A settings answer's key that a status answer has too is shown as "<key>_setting";
+        # among the rest the fast (live) commands come last, so their value wins.
         fast = {command.upper() for command in runner.config.commands}
-        reports = sorted(runner.latest.values(), key=lambda report: report.command.upper() in fast)
+        reports = history.renamed(
+            protocol,
+            sorted(runner.latest.values(), key=lambda report: report.command.upper() in fast),
+        )
         times = [report.time for report in reports if report.time is not None]
         return {
             "online": runner.online,
@@ -231,7 +237,8 @@ class State:
             except Exception as err:  # noqa: BLE001 - the other sources still answer
                 errors[history.POSTGRES] = str(err) or type(err).__name__
                 _LOGGER.warning("%s: history from PostgreSQL failed: %s", runner.name, err)
-        return history.merge(exact, prom), sources
+        # Prom files and database rows carry the device's own keys: name them as live ones are.
+        return history.renamed_points(runner.device.protocol, history.merge(exact, prom)), sources
 
     def core(self, runner: DeviceRunner) -> tuple[CommandCore, asyncio.Lock]:
         """Return the device's command core and the lock that runs its commands one by one."""

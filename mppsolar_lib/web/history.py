@@ -25,6 +25,7 @@ import bisect
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+import functools
 import json
 import logging
 import math
@@ -32,11 +33,13 @@ from pathlib import Path
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+from mppsolar_lib.outputs.base import Report
 from mppsolar_lib.outputs.prom import PREFIX, series_name
+from mppsolar_lib.protocols.fields import Field
 
 if TYPE_CHECKING:
     from mppsolar_lib.bridge.model import DeviceConfig
-    from mppsolar_lib.outputs.base import Report
+    from mppsolar_lib.protocols import Protocol
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,6 +89,67 @@ def numbers(items: Iterable[tuple[str, object]]) -> dict[str, float]:
                     if math.isfinite(item):
                         values[f"{key}.{index}"] = item
     return values
+
+
+#: Appended to a settings answer's key that a status answer also has (as Home Assistant does).
+SETTING_SUFFIX: Final = "_setting"
+
+
+@functools.cache
+def _status_keys(protocol: Protocol) -> frozenset[str]:
+    return frozenset(
+        key for command in protocol.status_commands for key in protocol.commands[command].info
+    )
+
+
+@functools.cache
+def _is_status(protocol: Protocol, command: str) -> bool:
+    try:
+        return protocol.resolve(command)[0].name in protocol.status_commands
+    except Exception:  # noqa: BLE001 - a command this protocol cannot resolve: keep its keys
+        return True
+
+
+def shown_key(protocol: Protocol | None, command: str, key: str) -> str:
+    """Return the key the pages know a command's field by.
+
+    A rated or set value (PI30's QPIRI ``battery_voltage``) is not the measured one of the same
+    key (QPIGS'): it becomes ``battery_voltage_setting``, so a dashboard tile or a chart never
+    jumps between the two.
+    """
+    if protocol is None or _is_status(protocol, command):
+        return key
+    return key + SETTING_SUFFIX if key in _status_keys(protocol) else key
+
+
+def renamed(protocol: Protocol | None, reports: Sequence[Report]) -> list[Report]:
+    """Return ``reports`` with their keys as :func:`shown_key` gives them."""
+    result = []
+    for report in reports:
+        rows = tuple(
+            row
+            if (key := shown_key(protocol, report.command, row.key)) == row.key
+            else Field(key, f"{row.name} setting", row.value, row.unit, row.hints)
+            for row in report.rows
+        )
+        result.append(Report(report.command, report.description, rows, report.raw, report.time))
+    return result
+
+
+def renamed_points(protocol: Protocol | None, points: Iterable[Point]) -> list[Point]:
+    """Return ``points`` (from any source) with their keys as :func:`shown_key` gives them."""
+    return [
+        Point(
+            point.time,
+            point.command,
+            {
+                shown_key(protocol, point.command, key.partition(".")[0])
+                + key[len(key.partition(".")[0]) :]: value
+                for key, value in point.values.items()
+            },
+        )
+        for point in points
+    ]
 
 
 def report_point(report: Report) -> Point | None:

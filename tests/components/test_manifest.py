@@ -55,7 +55,9 @@ async def test_loader_reads_manifest(hass: HomeAssistant) -> None:
     assert integration.integration_type == "device"
     assert integration.config_flow is True
     # Bluetooth links need the adapters (and ESPHome proxies) up before an entry connects.
-    assert integration.dependencies == ["bluetooth_adapters"]
+    assert integration.dependencies == ["bluetooth_adapters", "http"]
+    # The web UI in the sidebar registers a panel when the frontend is there (web.py).
+    assert integration.after_dependencies == ["frontend"]
     assert {m.get("manufacturer_id") for m in integration.manifest["bluetooth"]} >= {2917, 19274}
 
 
