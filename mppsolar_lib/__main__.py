@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Final, TextIO
 
 from mppsolar_lib import __version__
 from mppsolar_lib.device import Device, SettingChange
@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 
 PROG = "mppsolar"
 #: The reference CLI's default port.
+#: Where ``--web`` without an address serves the web UI (loopback only).
+DEFAULT_WEB: Final = "127.0.0.1:8080"
 DEFAULT_PORT = "/dev/ttyUSB0"
 DEFAULT_PROTOCOL = "pi30"
 #: Subcommands; anything else on the command line is the reference-style device invocation.
@@ -184,7 +186,12 @@ def _daemon_parser() -> argparse.ArgumentParser:
     web.add_argument(
         "--web",
         metavar="HOST:PORT",
-        help="serve the web UI here (overrides web; a bare port is on 127.0.0.1)",
+        nargs="?",
+        const=DEFAULT_WEB,
+        help=(
+            f"serve the web UI here (overrides web; alone: {DEFAULT_WEB}; a bare port is on "
+            "127.0.0.1)"
+        ),
     )
     web.add_argument("--web-token", metavar="TOKEN", help="token for changes (overrides web_token)")
     web.add_argument(

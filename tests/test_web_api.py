@@ -25,7 +25,7 @@ from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 import pytest
 
-from mppsolar_lib.__main__ import main
+from mppsolar_lib.__main__ import DEFAULT_WEB, _daemon_parser, main
 from mppsolar_lib.bridge.daemon import Bridge, DeviceRunner
 from mppsolar_lib.bridge.model import BridgeConfig, DeviceConfig
 from mppsolar_lib.errors import MppSolarError
@@ -960,6 +960,10 @@ def test_daemon_web_options_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     config = write_config(tmp_path, "web = 127.0.0.1:8080\nweb_token = abc\n")
     assert main(["daemon", "-C", str(config), "--check"]) == 0
     assert "web UI: http://127.0.0.1:8080/" in capsys.readouterr().out
+    # --web alone: the loopback default.
+    parsed = _daemon_parser().parse_args(["-C", str(config), "--web"])
+    assert parsed.web == DEFAULT_WEB == "127.0.0.1:8080"
+    assert _daemon_parser().parse_args(["-C", str(config)]).web is None
     config = write_config(tmp_path, "web = [::1]:8080\n")
     assert main(["daemon", "-C", str(config), "--check"]) == 0
     assert "web UI: http://[::1]:8080/" in capsys.readouterr().out
