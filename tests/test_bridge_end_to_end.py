@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,9 +45,9 @@ from mppsolar_lib.outputs import OutputOptions, Report  # noqa: E402
 from mppsolar_lib.outputs.base import plain  # noqa: E402
 from mppsolar_lib.outputs.prom import file_name  # noqa: E402
 from mppsolar_lib.protocols import get_protocol  # noqa: E402
-from tests.servers.mongo import MongoServer, mongo_server  # noqa: E402
+from tests.servers.mongo import MongoServer  # noqa: E402
 from tests.servers.mosquitto import Broker, free_port, mosquitto  # noqa: E402
-from tests.servers.postgres import PostgresServer, postgres_server  # noqa: E402
+from tests.servers.postgres import PostgresServer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds between polls of every device.
@@ -75,36 +75,6 @@ STOPPING = "stopping: delivering what is pending"
 
 
 # -- servers --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the module (each test makes its own databases)."""
-    with postgres_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def mongo_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
-    """One nx-27017 server for the module (each test uses its own databases)."""
-    with mongo_server(tmp_path_factory.mktemp("mongo")) as server:
-        yield server
-
-
-@pytest.fixture
-def pg(pg_server: PostgresServer) -> PostgresServer:
-    """Return the cluster, running (a failed outage test may have left it down)."""
-    if pg_server.process is None:
-        pg_server.start()
-    return pg_server
-
-
-@pytest.fixture
-def mongo(mongo_module: MongoServer) -> MongoServer:
-    """Return the Mongo server, running."""
-    if mongo_module.process is None:
-        mongo_module.start()
-    return mongo_module
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 import itertools
 import json
@@ -43,45 +43,15 @@ from mppsolar_lib.outputs.base import plain, redacted, unit_of  # noqa: E402
 from mppsolar_lib.outputs.mongo import Mongo, reading_id  # noqa: E402
 import mppsolar_lib.outputs.postgres as postgres_module  # noqa: E402
 from mppsolar_lib.protocols.fields import Field  # noqa: E402
-from tests.servers.mongo import MongoServer, mongo_server  # noqa: E402
+from tests.servers.mongo import MongoServer  # noqa: E402
 from tests.servers.mosquitto import free_port  # noqa: E402
-from tests.servers.postgres import PostgresServer, postgres_server  # noqa: E402
+from tests.servers.postgres import PostgresServer  # noqa: E402
 
 TIMEOUT = 60.0
 #: Seconds both servers stay down in the outage test (the issue's scenario says 60; the
 #: default keeps the suite quick, MPPSOLAR_OUTAGE_SECONDS=60 runs it as written).
 OUTAGE = float(os.environ.get("MPPSOLAR_OUTAGE_SECONDS", "2"))
 _names = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the session (each test makes its own databases)."""
-    with postgres_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def mongo_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MongoServer]:
-    """One nx-27017 server for the session (each test uses its own databases)."""
-    with mongo_server(tmp_path_factory.mktemp("mongo")) as server:
-        yield server
-
-
-@pytest.fixture
-def pg(pg_server: PostgresServer) -> PostgresServer:
-    """Return the cluster, running (a test that stopped it and failed left it down)."""
-    if pg_server.process is None:
-        pg_server.start()
-    return pg_server
-
-
-@pytest.fixture
-def mongo(mongo_session: MongoServer) -> MongoServer:
-    """Return the Mongo server, running."""
-    if mongo_session.process is None:
-        mongo_session.start()
-    return mongo_session
 
 
 def new_database(pg: PostgresServer) -> str:

@@ -426,15 +426,6 @@ def test_merge_and_numbers() -> None:
     assert history.as_json(merged, frozenset({"b"})) == [{"time": 101.0, "values": {"b": 1.0}}]
 
 
-@pytest.fixture(scope="module")
-def pg_server() -> Any:
-    """Run a private PostgreSQL for this module (skipped without PostgreSQL)."""
-    from tests.servers.postgres import postgres_server  # noqa: PLC0415 - skips without it
-
-    with postgres_server() as server:
-        yield server
-
-
 async def test_history_from_postgres(tmp_path: Path, pg_server: Any) -> None:
     """Rows of the postgres output are read back, merged with memory, each reading once."""
     pg_server.psql("postgres", "CREATE DATABASE webhist")
