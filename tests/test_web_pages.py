@@ -252,7 +252,9 @@ def wait_change(tab: Tab, selector: str, before: str) -> str:
 
 
 PV = '[data-device="inverter"] [data-metric="pv_power"] .value'
-BATTERY = '[data-device="bms"] [data-metric="battery_voltage"] .value'
+# The BMS's current, not its voltage: the simulated pack's voltage follows its state of charge
+# and can show the same two decimals for minutes; the current moves every poll.
+BATTERY = '[data-device="bms"] [data-metric="battery_current"] .value'
 
 
 # -- tests ---------------------------------------------------------------------------------------

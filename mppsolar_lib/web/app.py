@@ -52,6 +52,13 @@ PAGES: Final = {
 }
 #: Seconds of history ``/api/historical`` gives without ``from``.
 DEFAULT_SPAN: Final = 86_400.0
+#: Seconds a history ``step`` is at least.
+MIN_STEP: Final = 0.001
+#: Database rows a history answer takes unthinned per device. More (a day at 1 Hz is 86 400 per
+#: command) would be hundreds of MB and seconds of the event loop: the answer is then thinned
+#: to :data:`MAX_BUCKETS` steps over its span, and says so (``step``).
+MAX_ROWS: Final = 10_000
+MAX_BUCKETS: Final = 2000
 #: Bytes a request body may have.
 MAX_BODY: Final = 16 * 1024
 #: Candidate values of a number setting checked against the allowlist, at most.
@@ -218,9 +225,18 @@ class State:
         }
 
     async def points(
-        self, runner: DeviceRunner, start: float, end: float, errors: dict[str, str]
-    ) -> tuple[list[history.Point], list[str]]:
-        """Return a device's points from every source, merged, and the sources read."""
+        self,
+        runner: DeviceRunner,
+        start: float,
+        end: float,
+        errors: dict[str, str],
+        step: float | None = None,
+    ) -> tuple[list[history.Point], list[str], float | None]:
+        """Return a device's points from every source, merged, the sources read and the step.
+
+        With ``step``: one point per command in every ``step`` seconds (the first). Without
+        one, a span holding more than :data:`MAX_ROWS` database rows is thinned all the same.
+        """
         config = runner.config
         sources = [history.MEMORY]
         exact = self.memory.points(runner.name, start, end)
@@ -232,13 +248,20 @@ class State:
             )
         if config.postgres_url:
             try:
-                exact += await self.postgres.points(config.postgres_url, runner.name, start, end)
+                url = config.postgres_url
+                limit = MAX_ROWS + 1 if step is None else history.ROW_LIMIT
+                rows = await self.postgres.points(url, runner.name, start, end, step, limit)
+                if step is None and len(rows) > MAX_ROWS:
+                    step = max((end - start) / MAX_BUCKETS, MIN_STEP)
+                    rows = await self.postgres.points(url, runner.name, start, end, step)
+                exact += rows
                 sources.append(history.POSTGRES)
             except Exception as err:  # noqa: BLE001 - the other sources still answer
                 errors[history.POSTGRES] = str(err) or type(err).__name__
                 _LOGGER.warning("%s: history from PostgreSQL failed: %s", runner.name, err)
+        merged = history.downsample(history.merge(exact, prom), step)
         # Prom files and database rows carry the device's own keys: name them as live ones are.
-        return history.renamed_points(runner.device.protocol, history.merge(exact, prom)), sources
+        return history.renamed_points(runner.device.protocol, merged), sources, step
 
     def core(self, runner: DeviceRunner) -> tuple[CommandCore, asyncio.Lock]:
         """Return the device's command core and the lock that runs its commands one by one."""
@@ -292,6 +315,23 @@ def _span(request: web.Request) -> tuple[float, float]:
     return start, end
 
 
+def _step(request: web.Request) -> float | None:
+    """Return ``step`` (seconds, at least :data:`MIN_STEP`), or ``None`` when not given."""
+    text = request.query.get("step")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    # Not NaN, and not so small that time / step overflows.
+    if not MIN_STEP <= value < math.inf:
+        raise web.HTTPBadRequest(
+            text=f"step must be a number of seconds of at least {MIN_STEP:g}, got {text!r}"
+        )
+    return value
+
+
 def _keys(request: web.Request) -> frozenset[str] | None:
     text = request.query.get("keys")
     if not text:
@@ -325,16 +365,17 @@ async def get_data(request: web.Request) -> web.Response:
 
 
 async def get_historical(request: web.Request) -> web.Response:
-    """``GET /api/historical?device=&from=&to=&keys=``: one device's history."""
+    """``GET /api/historical?device=&from=&to=&keys=&step=``: one device's history."""
     state = _state(request)
     runner = state.runner(request.query.get("device"))
     start, end = _span(request)
     errors: dict[str, str] = {}
-    points, sources = await state.points(runner, start, end, errors)
+    points, sources, step = await state.points(runner, start, end, errors, _step(request))
     body: dict[str, Any] = {
         "device": runner.name,
         "from": start,
         "to": end,
+        "step": step,
         "points": history.as_json(points, _keys(request)),
         "sources": sources,
     }
@@ -344,18 +385,20 @@ async def get_historical(request: web.Request) -> web.Response:
 
 
 async def get_historical_all(request: web.Request) -> web.Response:
-    """``GET /api/historical/all?from=&to=&keys=``: every device's history."""
+    """``GET /api/historical/all?from=&to=&keys=&step=``: every device's history."""
     state = _state(request)
     start, end = _span(request)
     keys = _keys(request)
+    asked = _step(request)
     errors: dict[str, str] = {}
     devices: dict[str, Any] = {}
+    steps: dict[str, float | None] = {}
     for name, runner in state.bridge.runners.items():
         device_errors: dict[str, str] = {}
-        points, _ = await state.points(runner, start, end, device_errors)
+        points, _, steps[name] = await state.points(runner, start, end, device_errors, asked)
         devices[name] = history.as_json(points, keys)
         errors.update({f"{name}/{source}": error for source, error in device_errors.items()})
-    body: dict[str, Any] = {"from": start, "to": end, "devices": devices}
+    body: dict[str, Any] = {"from": start, "to": end, "steps": steps, "devices": devices}
     if errors:
         body["errors"] = errors
     return _json(body)

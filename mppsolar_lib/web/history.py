@@ -63,6 +63,16 @@ WHERE device = $1 AND updated >= to_timestamp($2) AND updated <= to_timestamp($3
 ORDER BY updated
 LIMIT $4
 """
+#: :data:`QUERY` keeping one row per command in every ``$5`` seconds (the first): the database
+#: thins a day of 1 Hz readings out, so the bridge never reads and parses them all.
+QUERY_STEP: Final = """
+SELECT DISTINCT ON (command, floor(extract(epoch FROM updated) / $5))
+    command, extract(epoch FROM updated)::float8 AS time, data::text AS data
+FROM mppsolar
+WHERE device = $1 AND updated >= to_timestamp($2) AND updated <= to_timestamp($3)
+ORDER BY command, floor(extract(epoch FROM updated) / $5), updated
+LIMIT $4
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,14 +356,27 @@ class Postgres:
             self.pools[url] = pool
         return pool
 
-    async def points(self, url: str, device: str, start: float, end: float) -> list[Point]:
-        """Return the device's rows from ``start`` to ``end`` (none: no table yet)."""
+    async def points(
+        self,
+        url: str,
+        device: str,
+        start: float,
+        end: float,
+        step: float | None = None,
+        limit: int = ROW_LIMIT,
+    ) -> list[Point]:
+        """Return the device's rows from ``start`` to ``end`` (none: no table yet), ``limit`` at most.
+
+        With ``step``, only the first row of each command in every ``step`` seconds (as
+        :func:`downsample` keeps them).
+        """
         import asyncpg  # noqa: PLC0415 - see _pool
 
+        query, extra = (QUERY, ()) if step is None else (QUERY_STEP, (step,))
         async with asyncio.timeout(QUERY_TIMEOUT):
             pool = await self._pool(url)
             try:
-                rows = await pool.fetch(QUERY, device, start, end, ROW_LIMIT)
+                rows = await pool.fetch(query, device, start, end, limit, *extra)
             except asyncpg.UndefinedTableError:
                 return []
         points = []
@@ -396,6 +419,24 @@ def merge(exact: Iterable[Point], prom: Iterable[Point]) -> list[Point]:
             merged.append(point)
     merged.sort(key=lambda point: point.time)
     return merged
+
+
+def downsample(points: Iterable[Point], step: float | None) -> list[Point]:
+    """Return the first point of each command in every ``step`` seconds (all: no ``step``).
+
+    ``points`` are in time order. The buckets start at multiples of ``step`` since the epoch,
+    as :data:`QUERY_STEP`'s do, so the database's rows and the other sources' points agree.
+    """
+    if step is None:
+        return list(points)
+    seen: set[tuple[str, int]] = set()
+    kept = []
+    for point in points:
+        bucket = (point.command, math.floor(point.time / step))
+        if bucket not in seen:
+            seen.add(bucket)
+            kept.append(point)
+    return kept
 
 
 def _same(point: Point, other: Point) -> bool:
