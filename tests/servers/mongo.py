@@ -16,13 +16,12 @@ from pathlib import Path
 import shutil
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from .mosquitto import free_port
+from .process import LoggedProcess
 
-TIMEOUT = 30.0
 #: The server's log line once it takes connections.
 READY = b"Listening on"
 
@@ -43,8 +42,12 @@ class MongoServer:
         self.binary = binary
         self.directory = directory
         self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log: list[bytes] = []
+        self.server = LoggedProcess("nx-27017", READY)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running server (``None``: stopped)."""
+        return self.server.process
 
     @property
     def url(self) -> str:
@@ -54,7 +57,7 @@ class MongoServer:
     def start(self) -> None:
         """Start the server and wait (bounded) for its "Listening on" line."""
         (self.directory / "data").mkdir(exist_ok=True)
-        process = subprocess.Popen(  # noqa: S603 - our own arguments
+        self.server.start(
             [
                 self.binary,
                 "--host",
@@ -68,37 +71,12 @@ class MongoServer:
                 "--pid-file",
                 str(self.directory / "nx-27017.pid"),
             ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            log_on_stdout=True,
         )
-        ready = threading.Event()
-        threading.Thread(target=self._read_log, args=(process, ready), daemon=True).start()
-        if not ready.wait(TIMEOUT) or process.poll() is not None:
-            process.kill()
-            process.wait(TIMEOUT)
-            raise RuntimeError(f"nx-27017 did not start: {b''.join(self._log)!r}")
-        self.process = process
-
-    def _read_log(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self._log.append(line)
-            if READY in line:
-                ready.set()
-        ready.set()  # exited: start() sees it
 
     def stop(self) -> None:
         """Stop the server and wait for it."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(TIMEOUT)
+        self.server.stop()
 
 
 @contextlib.contextmanager

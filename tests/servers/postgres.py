@@ -20,13 +20,12 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 
 import pytest
 
 from .mosquitto import free_port
+from .process import TIMEOUT, LoggedProcess
 
-TIMEOUT = 30.0
 #: The server's log line once it takes connections.
 READY = b"database system is ready to accept connections"
 
@@ -50,10 +49,14 @@ class PostgresServer:
         self.binaries = binaries
         self.directory = directory
         self.port = port
-        self.process: subprocess.Popen[bytes] | None = None
+        self.server = LoggedProcess("postgres", READY)
         # Root cannot run postgres: run it as the postgres system user.
         self.user = "postgres" if os.geteuid() == 0 else None
-        self._log: list[bytes] = []
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The running server (``None``: stopped)."""
+        return self.server.process
 
     def url(self, database: str = "postgres") -> str:
         """Return the connection URL of ``database`` (trust authentication: no password)."""
@@ -81,7 +84,7 @@ class PostgresServer:
 
     def start(self) -> None:
         """Start the server and wait (bounded) until it takes connections."""
-        process = subprocess.Popen(  # noqa: S603 - our own arguments
+        self.server.start(
             [
                 str(self.binaries / "postgres"),
                 "-D",
@@ -98,34 +101,11 @@ class PostgresServer:
                 "log_destination=stderr",
             ],
             user=self.user,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
         )
-        assert process.stderr is not None
-        ready = threading.Event()
-        threading.Thread(target=self._read_log, args=(process, ready), daemon=True).start()
-        if not ready.wait(TIMEOUT) or process.poll() is not None:
-            process.kill()
-            process.wait(TIMEOUT)
-            raise RuntimeError(f"postgres did not start: {b''.join(self._log)!r}")
-        self.process = process
-
-    def _read_log(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            self._log.append(line)
-            if READY in line:
-                ready.set()
-        ready.set()  # exited: start() sees it
 
     def stop(self) -> None:
         """Stop the server now ("fast" shutdown: clients are disconnected) and wait for it."""
-        process, self.process = self.process, None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGINT)
-        process.wait(TIMEOUT)
+        self.server.stop(signal.SIGINT)
 
     def psql(self, database: str, sql: str) -> str:
         """Run ``sql`` through ``psql`` and return its unaligned output (setup and checks)."""
