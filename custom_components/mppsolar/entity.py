@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import Platform
+from homeassistant.const import EntityCategory, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -183,6 +184,28 @@ def add_controls_as_fields_appear[D: FieldDescription](
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class ControlDescription(EntityDescription):
+    """What the select, number and switch descriptions add: where the setting's value is."""
+
+    #: Field key of the current value in the coordinator's data.
+    field: str
+    #: Read from the settings answers (else from the status answers).
+    settings: bool
+
+
+def control_description_values(control: Control) -> dict[str, Any]:
+    """Return the description values every control entity of ``control`` has."""
+    return {
+        "key": control.key,
+        "field": control.field,
+        "settings": control.settings,
+        "translation_key": control.key,
+        "entity_category": EntityCategory.CONFIG,
+        "entity_registry_enabled_default": control.enabled_default,
+    }
+
+
 class MppSolarControlEntity(MppSolarEntity):
     """A select, number or switch that writes one setting and shows what the device reports.
 
@@ -190,10 +213,16 @@ class MppSolarControlEntity(MppSolarEntity):
     coordinator (checked, sent, read back).
     """
 
-    def __init__(self, coordinator: MppSolarCoordinator, control: Control) -> None:
-        """Control ``control``'s setting."""
+    def __init__(
+        self,
+        coordinator: MppSolarCoordinator,
+        control: Control,
+        description: ControlDescription,
+    ) -> None:
+        """Control ``control``'s setting as ``description`` says."""
         super().__init__(coordinator, control.key)
         self.control = control
+        self.entity_description = description
 
     @property
     def available(self) -> bool:

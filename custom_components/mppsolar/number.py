@@ -18,13 +18,18 @@ from homeassistant.components.number import (
     NumberEntityDescription,
     NumberMode,
 )
-from homeassistant.const import EntityCategory, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import Control
-from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
-from .entity import MppSolarControlEntity, add_controls_as_fields_appear
+from .coordinator import MppSolarConfigEntry
+from .entity import (
+    ControlDescription,
+    MppSolarControlEntity,
+    add_controls_as_fields_appear,
+    control_description_values,
+)
 
 # One write at a time: each reads the setting back before the next one is sent.
 PARALLEL_UPDATES = 1
@@ -39,25 +44,15 @@ DEVICE_CLASSES: dict[str, NumberDeviceClass] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class MppSolarNumberEntityDescription(NumberEntityDescription):
+class MppSolarNumberEntityDescription(NumberEntityDescription, ControlDescription):
     """A number of one setting."""
-
-    #: Field key of the current value in the coordinator's data.
-    field: str
-    #: Read from the settings answers (else from the status answers).
-    settings: bool
 
 
 def describe(control: Control) -> MppSolarNumberEntityDescription:
     """Return the description of the number of ``control`` (its declared range)."""
     setting = control.setting
     return MppSolarNumberEntityDescription(
-        key=control.key,
-        field=control.field,
-        settings=control.settings,
-        translation_key=control.key,
-        entity_category=EntityCategory.CONFIG,
-        entity_registry_enabled_default=control.enabled_default,
+        **control_description_values(control),
         device_class=DEVICE_CLASSES.get(setting.unit),
         native_unit_of_measurement=setting.unit or None,
         native_min_value=setting.minimum if setting.minimum is not None else 0.0,
@@ -94,16 +89,6 @@ class MppSolarNumber(MppSolarControlEntity, NumberEntity):
     """One setting with a range."""
 
     entity_description: MppSolarNumberEntityDescription
-
-    def __init__(
-        self,
-        coordinator: MppSolarCoordinator,
-        control: Control,
-        description: MppSolarNumberEntityDescription,
-    ) -> None:
-        """Control ``control``'s setting as ``description`` says."""
-        super().__init__(coordinator, control)
-        self.entity_description = description
 
     @property
     def _allowed(self) -> tuple[float, ...]:

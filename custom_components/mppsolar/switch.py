@@ -6,37 +6,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeassistant.components.switch import SwitchEntity, SwitchEntityDescription
-from homeassistant.const import EntityCategory, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .catalogue import Control
-from .coordinator import MppSolarConfigEntry, MppSolarCoordinator
-from .entity import MppSolarControlEntity, add_controls_as_fields_appear
+from .coordinator import MppSolarConfigEntry
+from .entity import (
+    ControlDescription,
+    MppSolarControlEntity,
+    add_controls_as_fields_appear,
+    control_description_values,
+)
 
 # One write at a time: each reads the setting back before the next one is sent.
 PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class MppSolarSwitchEntityDescription(SwitchEntityDescription):
+class MppSolarSwitchEntityDescription(SwitchEntityDescription, ControlDescription):
     """A switch of one setting."""
-
-    #: Field key of the current value in the coordinator's data.
-    field: str
-    #: Read from the settings answers (else from the status answers).
-    settings: bool
 
 
 def describe(control: Control) -> MppSolarSwitchEntityDescription:
     """Return the description of the switch of ``control``."""
     return MppSolarSwitchEntityDescription(
-        key=control.key,
-        field=control.field,
-        settings=control.settings,
-        translation_key=control.key,
-        entity_category=EntityCategory.CONFIG,
-        entity_registry_enabled_default=control.enabled_default,
+        **control_description_values(control),
     )
 
 
@@ -56,16 +51,6 @@ class MppSolarSwitch(MppSolarControlEntity, SwitchEntity):
     """One on/off setting."""
 
     entity_description: MppSolarSwitchEntityDescription
-
-    def __init__(
-        self,
-        coordinator: MppSolarCoordinator,
-        control: Control,
-        description: MppSolarSwitchEntityDescription,
-    ) -> None:
-        """Control ``control``'s setting as ``description`` says."""
-        super().__init__(coordinator, control)
-        self.entity_description = description
 
     @property
     def is_on(self) -> bool:
