@@ -276,7 +276,7 @@ def test_page_loads_cleanly(
         assert page.locator("#device option").all_inner_texts() == ["inverter", "bms", "daly"]
         assert page.locator("[data-series]:checked").count() >= 1
         assert int(page.get_attribute("#chart", "data-points") or 0) > 0
-        assert "readings" in text(tab, "#chart-status")
+        expect(page.locator("#chart-status")).to_contain_text("readings", timeout=WAIT_MS)
     else:
         expect(page.locator("article.device")).to_have_count(3)
         page.wait_for_selector(f"{PV}:not(:text('—'))")
@@ -417,7 +417,10 @@ def test_safety_setting_needs_a_second_confirmation(
     field.fill(str(wanted))
     page.click("[data-apply='battery_float_charge_voltage']")
     page.click("#settings-dialog [data-action='confirm']")
-    assert "safety setting" in text(tab, "#settings-dialog .question")
+    # The dialog is already open: wait for its text to change, do not read it at once.
+    expect(page.locator("#settings-dialog .question")).to_contain_text(
+        "safety setting", timeout=WAIT_MS
+    )
     artifacts(tab, "safety-confirmation-lcars")
     page.click("#settings-dialog [data-action='cancel']")
     page.wait_for_selector("select[data-setting='output_source_priority']")
@@ -439,7 +442,10 @@ def test_refused_setting_shows_the_reason(open_tab: Callable[..., Tab]) -> None:
     tab = open_tab("/")
     page = tab.page
     page.click('[data-device="daly"] button.settings')
-    assert "No setting of this device is allowed" in text(tab, "#settings-dialog")
+    # The dialog opens with "Loading…": wait for the answer.
+    expect(page.locator("#settings-dialog")).to_contain_text(
+        "No setting of this device is allowed", timeout=WAIT_MS
+    )
     page.click("#settings-dialog .close")
     # Refresh needs the token too; cancelling the prompt sends nothing and shows no error.
     page.click('[data-device="daly"] button.refresh')
