@@ -28,12 +28,20 @@ def mosquitto() -> str | None:
     return shutil.which("mosquitto")
 
 
+#: Ports handed out in this process: the kernel may give a just-released port again, and two
+#: servers of one test (chosen before either starts) must not get the same one.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """Return a TCP port nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    """Return a TCP port nothing listens on now, never one this process handed out before."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port: int = probe.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class Broker:

@@ -56,12 +56,18 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
 class Server:
     """One server process on 127.0.0.1:``port``, ready when ``ready_path`` answers 200."""
 
-    def __init__(self, name: str, argv: list[str], port: int, ready_path: str, log: Path) -> None:
-        """Run ``argv`` once started; its output goes to ``log``."""
+    def __init__(
+        self, name: str, argv: list[str], port: int, ready: tuple[str, bytes], log: Path
+    ) -> None:
+        """Run ``argv`` once started; its output goes to ``log``.
+
+        ``ready`` is the path that answers 200 once it serves, and a piece of that answer that
+        only this kind of server gives.
+        """
         self.name = name
         self.argv = argv
         self.port = port
-        self.ready_path = ready_path
+        self.ready_path, self.ready_text = ready
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -81,7 +87,9 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited: {self.log.read_text()[-2000:]}")
             with contextlib.suppress(OSError):
-                if http_get(self.url + self.ready_path, timeout=1.0)[0] == 200:
+                status, body = http_get(self.url + self.ready_path, timeout=1.0)
+                # Its own answer, not another server's that holds the port.
+                if status == 200 and self.ready_text in body:
                     return
             if time.monotonic() > deadline:
                 self.stop()
@@ -113,7 +121,8 @@ def node_exporter(directory: Path, textfile_dir: Path) -> Server:
         "--web.disable-exporter-metrics",
         f"--web.listen-address=127.0.0.1:{port}",
     ]
-    return Server("node-exporter", argv, port, "/metrics", directory / "node-exporter.log")
+    ready = ("/metrics", b"node_exporter_build_info")
+    return Server("node-exporter", argv, port, ready, directory / "node-exporter.log")
 
 
 def pushgateway(directory: Path, port: int | None = None) -> Server:
@@ -125,7 +134,8 @@ def pushgateway(directory: Path, port: int | None = None) -> Server:
         # Debian's default is one file for every instance (/var/lib/prometheus).
         f"--persistence.file={directory / f'pushgateway-{port}.data'}",
     ]
-    return Server("pushgateway", argv, port, "/-/ready", directory / f"pushgateway-{port}.log")
+    ready = ("/-/ready", b"OK")
+    return Server("pushgateway", argv, port, ready, directory / f"pushgateway-{port}.log")
 
 
 class Stack:
@@ -166,7 +176,13 @@ class Stack:
             f"--storage.tsdb.path={directory / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{port}",
         ]
-        self.prometheus = Server("prometheus", argv, port, "/-/ready", directory / "prometheus.log")
+        self.prometheus = Server(
+            "prometheus",
+            argv,
+            port,
+            ("/-/ready", b"Prometheus Server is Ready"),
+            directory / "prometheus.log",
+        )
 
     def start(self) -> None:
         """Start the exporters, then Prometheus."""
