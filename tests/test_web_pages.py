@@ -299,7 +299,8 @@ def test_page_loads_cleanly(
         # Everything else: the full table, folded until asked for.
         page.locator('[data-device="inverter"] details.all summary').click()
         row = page.locator('[data-device="inverter"] tr[data-key="bus_voltage"]')
-        assert row.is_visible()
+        # Live readings re-render the table: wait for the row rather than look once.
+        expect(row).to_be_visible(timeout=WAIT_MS)
     if "lcars" in path:
         assert page.locator(".elbow-top").is_visible()
         assert page.evaluate("document.fonts.check('16px Antonio')")
@@ -341,7 +342,7 @@ def test_chart_range_switch_redraws(open_tab: Callable[..., Tab], path: str) -> 
     assert "range=6h" in page.url
     # A custom range of the last two minutes.
     page.click("[data-range='custom']")
-    assert page.locator("#custom-range").is_visible()
+    expect(page.locator("#custom-range")).to_be_visible(timeout=WAIT_MS)
     now = page.evaluate("Date.now()")
     page.evaluate(
         "([from, to]) => {"
